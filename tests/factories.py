@@ -28,7 +28,7 @@ COUNTRIES = [
 PAIRS = list(itertools.combinations(sorted(COUNTRIES), 2))
 
 
-class UserFactory(factory.django.DjangoModelFactory):
+class UserFactory(factory.django.DjangoModelFactory[User]):
     class Meta:
         model = User
         skip_postgeneration_save = True
@@ -49,7 +49,7 @@ class UserFactory(factory.django.DjangoModelFactory):
             instance.save()
 
 
-class RelationshipFactory(factory.django.DjangoModelFactory):
+class RelationshipFactory(factory.django.DjangoModelFactory[Relationship]):
     class Meta:
         model = Relationship
 
@@ -57,7 +57,7 @@ class RelationshipFactory(factory.django.DjangoModelFactory):
     state_b = factory.Sequence(lambda n: PAIRS[n % len(PAIRS)][1])
 
 
-class DeskFactory(factory.django.DjangoModelFactory):
+class DeskFactory(factory.django.DjangoModelFactory[Desk]):
     class Meta:
         model = Desk
         skip_postgeneration_save = True
@@ -74,7 +74,7 @@ def area(code: str = "education") -> CooperationArea:
     return CooperationArea.objects.get(code=code)
 
 
-class PostFactory(factory.django.DjangoModelFactory):
+class PostFactory(factory.django.DjangoModelFactory[Post]):
     class Meta:
         model = Post
 
@@ -84,7 +84,7 @@ class PostFactory(factory.django.DjangoModelFactory):
     city = "Kyiv"
 
 
-class AttacheFactory(factory.django.DjangoModelFactory):
+class AttacheFactory(factory.django.DjangoModelFactory[Attache]):
     class Meta:
         model = Attache
 
@@ -93,7 +93,7 @@ class AttacheFactory(factory.django.DjangoModelFactory):
     sending_country = "US"
 
 
-class AccreditationFactory(factory.django.DjangoModelFactory):
+class AccreditationFactory(factory.django.DjangoModelFactory[Accreditation]):
     """An active resident accreditation unless told otherwise."""
 
     class Meta:
@@ -115,7 +115,7 @@ class AccreditationFactory(factory.django.DjangoModelFactory):
     accredited_on = datetime.date(2015, 3, 5)
 
 
-class ActivityFactory(factory.django.DjangoModelFactory):
+class ActivityFactory(factory.django.DjangoModelFactory[Activity]):
     class Meta:
         model = Activity
 
