@@ -36,7 +36,7 @@ def test_a_service_write_records_who_and_what_changed(world: World) -> None:
     update = entries[0]
     assert update.user == world.officer_a
     assert update.action == "activity.update"
-    assert sorted(update.changes) == [("participants", 24, 26), ("status", "planned", "conducted")]
+    assert sorted(update.changes) == [("participants", 24, 26), ("status", "Planned", "Conducted")]
     assert ("title", None, "Combat lifesaver course") in entries[1].changes
 
 
@@ -137,9 +137,24 @@ def test_user_history_leaves_out_the_password_hash(world: World) -> None:
     world.manager.clearance = 30
     world.manager.save()
     latest = history_for(world.manager)[0]
-    assert latest.changes == [("clearance", 20, 30)]
+    assert latest.changes == [("clearance", "Internal", "Restricted")]
 
 
 def test_activity_factory_rows_are_tracked_too(db: None) -> None:
     activity = ActivityFactory()
     assert ActivityEvent.objects.filter(pgh_obj_id=activity.pk, pgh_label="insert").count() == 1
+
+
+def test_history_shows_related_records_and_choices_by_name(world: World) -> None:
+    activity = world.activities["a_internal"]
+    services.activity_update(
+        actor=world.admin,
+        activity=activity,
+        data={"area": area("demining"), "releasability": 10},
+        expected_version=activity.version,
+    )
+    latest = history_for(activity)[0]
+    assert sorted(latest.changes) == [
+        ("area", "Military education", "Demining"),
+        ("releasability", "Internal", "Public"),
+    ]
