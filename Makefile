@@ -48,5 +48,9 @@ typecheck: $(VENV)/.installed
 migrations-check: $(VENV)/.installed
 	$(PY) manage.py makemigrations --check --dry-run
 
+## bench: benchmarks against a 1,000,000-activity database (BENCH_DATABASE_URL); figures go to docs/performance.md
+bench: install
+	$(PY) -m bench $(BENCH)
+
 clean:
 	rm -rf $(VENV) node_modules staticfiles .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,52 @@
+"""Prepare the benchmark database: migrated, with 1,000,000 synthetic activities."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+BENCH_DIR = str(Path(__file__).resolve().parent)
+DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/attache_bench"
+SYNTHETIC_ROWS = int(os.environ.get("BENCH_ROWS", "1000000"))
+SEED = 2016
+
+
+def configure() -> None:
+    """Point Django at the benchmark database; call before django.setup()."""
+    os.environ["DATABASE_URL"] = os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "attache.settings")
+    os.environ.setdefault("DJANGO_ENV", "development")
+    os.environ["DEBUG"] = "false"
+
+
+def prepare() -> None:
+    configure()
+    import environ
+    import psycopg2
+
+    config = environ.Env.db_url_config(os.environ["DATABASE_URL"])
+    admin = psycopg2.connect(
+        host=config["HOST"], port=config["PORT"] or 5432, user=config["USER"], password=config["PASSWORD"] or None,
+        dbname="postgres",
+    )  # fmt: skip
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [config["NAME"]])
+        if cursor.fetchone() is None:
+            cursor.execute(f'CREATE DATABASE "{config["NAME"]}"')
+    admin.close()
+
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate", "--noinput", verbosity=0)
+    from cooperation.models import Activity
+
+    present = Activity.objects.filter(external_ref__startswith=f"synthetic-{SEED}-").count()
+    if present < SYNTHETIC_ROWS:
+        print(f"Loading {SYNTHETIC_ROWS:,} synthetic activities (once)…", flush=True)
+        call_command("seed_demo", verbosity=0)
+        call_command("seed_demo", synthetic=SYNTHETIC_ROWS, seed=SEED)
+        with django.db.connection.cursor() as cursor:
+            cursor.execute("VACUUM ANALYZE")
