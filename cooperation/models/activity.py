@@ -6,6 +6,8 @@ import datetime
 from typing import TYPE_CHECKING
 
 from django.conf import settings
+from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
@@ -110,7 +112,7 @@ class ActivityQuerySet(VisibleQuerySet):
         return queryset.filter(self.visibility_q(user))
 
 
-@audited()
+@audited(exclude=["search_vector"])
 class Activity(models.Model):
     """One defence-cooperation activity with a partner state."""
 
@@ -157,6 +159,12 @@ class Activity(models.Model):
     deleted_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # Full-text search over the free-text fields, kept by PostgreSQL itself.
+    search_vector = models.GeneratedField(
+        expression=SearchVector("title", "location", "counterpart", "description", "outcome", config="simple"),
+        output_field=SearchVectorField(),
+        db_persist=True,
+    )
 
     objects = ActivityQuerySet.as_manager()
 
@@ -167,6 +175,7 @@ class Activity(models.Model):
             models.Index(fields=["relationship", "start_date"], name="activity_rel_start_idx"),
             models.Index(fields=["start_date"], name="activity_start_idx"),
             models.Index(fields=["updated_at", "id"], name="activity_updated_idx"),
+            GinIndex(fields=["search_vector"], name="activity_search_idx"),
         ]
         constraints = [
             models.CheckConstraint(

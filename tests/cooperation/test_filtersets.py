@@ -1,0 +1,121 @@
+"""The shared ActivityFilterSet: every field is filterable, choices are scoped to the user."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+import pytest
+from django.test import RequestFactory
+
+from cooperation.filtersets import ActivityFilterSet
+from cooperation.models import Activity
+from tests.conftest import World
+from tests.factories import AccreditationFactory, ActivityFactory, AttacheFactory, PostFactory, area
+
+pytestmark = pytest.mark.django_db
+
+# Model fields covered by a filter of another name, or deliberately not filterable.
+COVERED_ELSEWHERE = {
+    "title": "q",
+    "location": "q",
+    "counterpart": "q",
+    "description": "q",
+    "outcome": "q",
+    "updated_at": "updated_since",
+    "search_vector": "q",
+    "version": None,  # a concurrency token, not a property of the activity
+    "deleted_at": None,  # deleted records are never listed (the API's sync reports them)
+    "deleted_by": None,
+}
+
+
+def filtered(user: Any, **params: object) -> set[str]:
+    request = RequestFactory().get("/")
+    request.user = user
+    queryset = Activity.objects.visible_to(user)  # type: ignore[arg-type]
+    filterset = ActivityFilterSet(params, queryset=queryset, request=request)
+    assert filterset.is_valid(), filterset.errors
+    return set(filterset.qs.values_list("title", flat=True))
+
+
+def errors(user: Any, **params: object) -> dict[str, list[str]]:
+    request = RequestFactory().get("/")
+    request.user = user
+    filterset = ActivityFilterSet(params, queryset=Activity.objects.all(), request=request)
+    assert not filterset.is_valid()
+    return {name: list(messages) for name, messages in filterset.errors.items()}
+
+
+def test_every_model_field_has_a_filter() -> None:
+    filters = set(ActivityFilterSet.base_filters)
+    for field in Activity._meta.concrete_fields:
+        if field.name in COVERED_ELSEWHERE:
+            covering = COVERED_ELSEWHERE[field.name]
+            assert covering is None or covering in filters, field.name
+        else:
+            assert field.name in filters, f"Activity.{field.name} has no filter in ActivityFilterSet"
+
+
+def test_filters_by_area_status_kind_level_and_releasability(world: World) -> None:
+    ActivityFactory(relationship=world.rel_a, title="demining talk", area=area("demining"), status="planned")
+    assert filtered(world.admin, area=["demining"]) == {"demining talk"}
+    assert filtered(world.admin, status=["planned"]) == {"demining talk"}
+    assert filtered(world.admin, area=["demining", "education"], status=["planned", "conducted"]) >= {
+        "demining talk",
+        "a public",
+    }
+    assert filtered(world.admin, releasability=["restricted"]) == {"a restricted", "b restricted"}
+    assert filtered(world.admin, kind=["visit"]) == set()
+    assert filtered(world.admin, level=["working"]) >= {"a public", "b public"}
+
+
+def test_country_matches_either_side_of_the_relationship(world: World) -> None:
+    assert filtered(world.manager, country="CU") == {"b public", "b internal"}
+    assert filtered(world.manager, country="US") == {"a public", "a internal", "b public", "b internal"}
+
+
+def test_relationship_outside_my_desks_is_not_a_valid_choice(world: World) -> None:
+    assert filtered(world.officer_a, relationship=[world.rel_a.pk]) == {"a public", "a internal"}
+    messages = errors(world.officer_a, relationship=[world.rel_b.pk])["relationship"]
+    assert "is not one of the available choices" in messages[0]
+    # The same answer as for a relationship that does not exist.
+    assert errors(world.officer_a, relationship=[999999])["relationship"][0].replace("999999", "X") == messages[
+        0
+    ].replace(str(world.rel_b.pk), "X")
+
+
+def test_date_ranges_and_participants(world: World) -> None:
+    ActivityFactory(relationship=world.rel_a, title="june", start_date=datetime.date(2016, 6, 29), participants=150)
+    assert filtered(world.admin, start_date_after="2016-06-01", start_date_before="2016-06-30") == {"june"}
+    assert filtered(world.admin, participants_min=100) == {"june"}
+    assert "start_date" in errors(world.admin, start_date_after="2016-13-45")
+
+
+def test_text_search_matches_words_and_prefixes(world: World) -> None:
+    ActivityFactory(relationship=world.rel_a, title="English course for cadets", location="Minsk")
+    ActivityFactory(relationship=world.rel_a, title="Demining seminar", counterpart="Engineer Troops")
+    assert filtered(world.admin, q="english cad") == {"English course for cadets"}
+    assert filtered(world.admin, q="minsk") == {"English course for cadets"}
+    assert filtered(world.admin, q="engineer") == {"Demining seminar"}
+    assert filtered(world.admin, q="course seminar") == set()
+    assert filtered(world.admin, q="!!! &|:*") == filtered(world.admin)  # nothing searchable: no filter
+
+
+def test_accreditation_and_attache(world: World) -> None:
+    attache = AttacheFactory(sending_country="US")
+    accreditation = AccreditationFactory(
+        attache=attache, post=PostFactory(sending_country="US", host_country="BY", city="Minsk")
+    )
+    ActivityFactory(relationship=world.rel_a, accreditation=accreditation, title="via channel")
+    assert filtered(world.admin, accreditation=accreditation.pk) == {"via channel"}
+    assert filtered(world.admin, attache=attache.pk) == {"via channel"}
+
+
+def test_updated_since_and_ids(world: World) -> None:
+    moment = datetime.datetime(2030, 1, 1, tzinfo=datetime.UTC)
+    Activity.objects.filter(pk=world.activities["a_public"].pk).update(updated_at=moment)
+    assert filtered(world.admin, updated_since="2029-12-31T23:59:59Z") == {"a public"}
+    ids = f"{world.activities['a_public'].pk},{world.activities['b_public'].pk}"
+    assert filtered(world.admin, id=ids) == {"a public", "b public"}
+    assert "id" in errors(world.admin, id="1,abc")
