@@ -104,9 +104,10 @@ def _snapshot_changes(instance: Any, *, since_version: int) -> dict[str, tuple[A
     if then is None:
         return {}
     ignored = {"version", "updated_at", "updated_by"}
+    snapshot_fields = {field.attname for field in event_model._meta.concrete_fields}
     changes = {}
     for field in instance._meta.concrete_fields:
-        if field.name in ignored or field.primary_key:
+        if field.name in ignored or field.primary_key or field.attname not in snapshot_fields:
             continue
         old, new = getattr(then, field.attname), getattr(instance, field.attname)
         if old != new:
