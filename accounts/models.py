@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pgtrigger
 from django.contrib.auth.models import AbstractUser
 from django.db import models
 
@@ -44,3 +45,58 @@ class User(AbstractUser):
     @property
     def effective_clearance(self) -> int:
         return Classification.RESTRICTED if self.is_admin_role else self.clearance
+
+
+class SecurityEventKind(models.TextChoices):
+    SIGN_IN = "sign_in", "Signed in"
+    SIGN_IN_FAILED = "sign_in_failed", "Sign-in failed"
+    SIGN_OUT = "sign_out", "Signed out"
+    LOCKOUT = "lockout", "Locked out"
+    SESSION_EXPIRED = "session_expired", "Session expired"
+    PERMISSION_DENIED = "permission_denied", "Permission denied"
+    TOKEN_ISSUED = "token_issued", "Token issued"
+    TOKEN_REVOKED = "token_revoked", "Token revoked"
+    PASSWORD_CHANGED = "password_changed", "Password changed"
+    USER_DEACTIVATED = "user_deactivated", "User deactivated"
+    SECOND_FACTOR_FAILED = "second_factor_failed", "Second factor failed"
+
+
+class SecurityEvent(models.Model):
+    """Sign-ins, failures, lockouts, denials and token changes: who, when, from where, outcome.
+
+    Append-only: a trigger refuses UPDATE and DELETE, so the application cannot rewrite it.
+    """
+
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    kind = models.CharField(max_length=30, choices=SecurityEventKind.choices, db_index=True)
+    success = models.BooleanField()
+    user = models.ForeignKey(
+        "accounts.User",
+        null=True,
+        blank=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,
+        related_name="security_events",
+    )
+    username = models.CharField(max_length=150, blank=True, db_index=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    path = models.CharField(max_length=500, blank=True)
+    detail = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-id"]
+        triggers = [pgtrigger.Protect(name="security_event_append_only", operation=pgtrigger.Update | pgtrigger.Delete)]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.get_kind_display()} {self.username or '-'}"
+
+
+class UserSession(models.Model):
+    """The sessions a user holds, so that deactivating them can end every one at once."""
+
+    user = models.ForeignKey("accounts.User", on_delete=models.CASCADE, related_name="sessions")
+    session_key = models.CharField(max_length=40, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.user} · {self.session_key[:8]}…"

@@ -9,8 +9,10 @@ import pghistory
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.http import HttpRequest
 
-from accounts.models import User
+from accounts.models import SecurityEventKind, User
+from accounts.security import end_sessions, record_security_event
 from cooperation.choices import Classification, Role
 from cooperation.models import Desk
 
@@ -60,3 +62,22 @@ def user_create(
         user.save()
         user.desks.add(*desks)
     return user, chosen
+
+
+@transaction.atomic
+def user_deactivate(*, actor: User | None, user: User, request: HttpRequest | None = None) -> User:
+    """Deactivate `user` and end every session they hold, at once."""
+    if user.is_active:
+        user.is_active = False
+        with pghistory.context(user=actor.pk if actor is not None else None, action="user.deactivate"):
+            user.save(update_fields=["is_active"])
+    ended = end_sessions(user)
+    record_security_event(
+        kind=SecurityEventKind.USER_DEACTIVATED,
+        success=True,
+        request=request,
+        user=actor,
+        target=user.get_username(),
+        sessions_ended=ended,
+    )
+    return user

@@ -1,0 +1,141 @@
+"""Security events, session timeouts, deactivation and the security headers."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from django.contrib.sessions.models import Session
+from django.db import InternalError, transaction
+from django.test import Client, override_settings
+from django.urls import reverse
+
+from accounts.models import SecurityEvent, SecurityEventKind
+from accounts.services import user_deactivate
+from tests.conftest import World
+from tests.factories import UserFactory
+
+pytestmark = pytest.mark.django_db
+PASSWORD = "correct-horse-battery"
+
+
+def sign_in(client: Client, username: str, password: str = PASSWORD, **extra: str) -> None:
+    client.post(reverse("admin:login"), {"username": username, "password": password}, **extra)  # type: ignore[arg-type]
+
+
+def test_sign_in_and_failure_are_recorded_with_ip_and_outcome(world: World) -> None:
+    client = Client(REMOTE_ADDR="198.51.100.7")
+    sign_in(client, "admin", "wrong-password")
+    sign_in(client, "admin")
+    failed, succeeded = SecurityEvent.objects.order_by("id")
+    assert (failed.kind, failed.success, failed.username, failed.ip) == (
+        SecurityEventKind.SIGN_IN_FAILED,
+        False,
+        "admin",
+        "198.51.100.7",
+    )
+    assert (succeeded.kind, succeeded.success, succeeded.user, succeeded.ip) == (
+        SecurityEventKind.SIGN_IN,
+        True,
+        world.admin,
+        "198.51.100.7",
+    )
+
+
+@override_settings(TRUSTED_PROXY_COUNT=1)
+def test_recorded_ip_ignores_forged_forwarded_entries(world: World) -> None:
+    client = Client(REMOTE_ADDR="10.0.0.1")
+    sign_in(client, "admin", "wrong", HTTP_X_FORWARDED_FOR="6.6.6.6, 203.0.113.50")
+    assert SecurityEvent.objects.get().ip == "203.0.113.50"
+
+
+def test_permission_denied_is_recorded(world: World) -> None:
+    client = Client()
+    client.force_login(world.admin)
+    response = client.get(reverse("admin:cooperation_activity_delete", args=[world.activities["a_public"].pk]))
+    assert response.status_code == 403
+    event = SecurityEvent.objects.get(kind=SecurityEventKind.PERMISSION_DENIED)
+    assert (event.user, event.success) == (world.admin, False)
+    assert event.path.endswith("/delete/")
+
+
+def test_security_events_cannot_be_rewritten(world: World) -> None:
+    client = Client()
+    sign_in(client, "admin", "wrong")
+    with pytest.raises(InternalError), transaction.atomic():
+        SecurityEvent.objects.update(success=True)
+    with pytest.raises(InternalError), transaction.atomic():
+        SecurityEvent.objects.all().delete()
+    assert SecurityEvent.objects.get().success is False
+
+
+@override_settings(SESSION_IDLE_TIMEOUT=300)
+def test_idle_session_is_signed_out(world: World) -> None:
+    client = Client()
+    sign_in(client, "admin")
+    assert client.get(reverse("admin:index")).status_code == 200
+    session = client.session
+    session["last_seen"] = int(time.time()) - 301
+    session.save()
+    response = client.get(reverse("admin:index"))
+    assert response.status_code == 302 and "/login/" in response["Location"]
+    expired = SecurityEvent.objects.get(kind=SecurityEventKind.SESSION_EXPIRED)
+    assert expired.detail == {"reason": "idle"}
+
+
+@override_settings(SESSION_ABSOLUTE_TIMEOUT=3600)
+def test_session_ends_after_the_absolute_timeout_even_when_busy(world: World) -> None:
+    client = Client()
+    sign_in(client, "admin")
+    session = client.session
+    session["signed_in_at"] = int(time.time()) - 3601
+    session.save()
+    response = client.get(reverse("admin:index"))
+    assert response.status_code == 302
+    assert SecurityEvent.objects.get(kind=SecurityEventKind.SESSION_EXPIRED).detail == {"reason": "absolute"}
+
+
+def test_deactivating_a_user_ends_all_their_sessions_at_once(world: World) -> None:
+    browsers = [Client(), Client()]
+    for browser in browsers:
+        assert browser.login(username="officer_a", password=PASSWORD)
+    other = Client()
+    sign_in(other, "admin")
+    assert Session.objects.count() == 3
+    user_deactivate(actor=world.admin, user=world.officer_a)
+    assert Session.objects.count() == 1
+    event = SecurityEvent.objects.get(kind=SecurityEventKind.USER_DEACTIVATED)
+    assert event.detail == {"target": "officer_a", "sessions_ended": 2}
+    assert other.get(reverse("admin:index")).status_code == 200
+
+
+def test_deactivating_in_the_admin_ends_sessions(world: World) -> None:
+    target = UserFactory(username="leaver")
+    browser = Client()
+    assert browser.login(username="leaver", password=PASSWORD)
+    assert Session.objects.count() == 1
+    admin_client = Client()
+    admin_client.force_login(world.admin)
+    url = reverse("admin:accounts_user_change", args=[target.pk])
+    form = {
+        "username": "leaver",
+        "role": target.role,
+        "clearance": target.clearance,
+        "date_joined_0": "2026-01-01",
+        "date_joined_1": "00:00:00",
+    }  # is_active left out: unchecked
+    response = admin_client.post(url, form)
+    assert response.status_code == 302, response.content.decode()[:2000]
+    target.refresh_from_db()
+    assert not target.is_active
+    assert not Session.objects.exclude(session_key=admin_client.session.session_key).exists()
+
+
+def test_pages_carry_a_content_security_policy_without_inline_script(db: None) -> None:
+    response = Client().get("/")
+    policy = response["Content-Security-Policy"]
+    script_src = next(part for part in policy.split(";") if part.strip().startswith("script-src"))
+    assert script_src.split() == ["script-src", "'self'"]
+    assert "frame-ancestors 'none'" in policy
+    assert response["X-Frame-Options"] == "DENY"
+    assert response["Referrer-Policy"] == "same-origin"
