@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/attache
 PYTEST_ARGS ?=
 
-.PHONY: run test install lint typecheck migrations-check check-db bench clean
+.PHONY: run test install lint typecheck migrations-check check-db bench restore-drill clean
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,11 @@ migrations-check: $(VENV)/.installed
 ## bench: benchmarks against a 1,000,000-activity database (BENCH_DATABASE_URL); figures go to docs/performance.md
 bench: install
 	$(PY) -m bench $(BENCH)
+
+## restore-drill: dump a seeded database, restore it into a fresh one, compare row counts and history
+restore-drill: export DATABASE_URL := $(or $(DATABASE_URL),$(TEST_DATABASE_URL))
+restore-drill: install check-db
+	$(PY) scripts/restore_drill.py
 
 clean:
 	rm -rf $(VENV) node_modules staticfiles .pytest_cache .mypy_cache .ruff_cache
