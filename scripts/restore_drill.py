@@ -17,6 +17,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import environ
 import psycopg2
@@ -26,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 SOURCE, RESTORED = "attache_drill_source", "attache_drill_restored"
 
 
-def connect(config: dict[str, object], dbname: str):  # type: ignore[no-untyped-def]
+def connect(config: dict[str, object], dbname: str) -> Any:
     return psycopg2.connect(
         host=config["HOST"] or None,
         port=config["PORT"] or None,

@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.mark.slow
 def test_restore_drill_restores_every_row_and_the_history() -> None:
-    result = subprocess.run(  # noqa: S603
+    result = subprocess.run(
         [sys.executable, "scripts/restore_drill.py", "--synthetic", "300"],
         cwd=ROOT,
         env={**os.environ, "DJANGO_ENV": "development"},
