@@ -1,0 +1,59 @@
+"""Error pages: JSON under /api/, HTML elsewhere, never a traceback.
+
+A lost database connection is a 503 (try again shortly), not a 500: the next request
+reconnects by itself (CONN_HEALTH_CHECKS), so the app recovers without a restart.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from django.db import InterfaceError, OperationalError
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.template import loader
+
+logger = logging.getLogger("attache.errors")
+
+RETRY_AFTER_SECONDS = 5
+
+
+def _wants_json(request: HttpRequest) -> bool:
+    return request.path.startswith("/api/") or "application/json" in request.headers.get("Accept", "")
+
+
+def _respond(request: HttpRequest, status: int, title: str, detail: str) -> HttpResponse:
+    if _wants_json(request):
+        return JsonResponse({"detail": detail}, status=status)
+    try:
+        body = loader.render_to_string("error.html", {"status": status, "title": title, "detail": detail})
+    except Exception:  # the template layer itself may need the database
+        body = f"<!doctype html><title>{title}</title><h1>{title}</h1><p>{detail}</p>"
+    return HttpResponse(body, status=status)
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return _respond(request, 400, "Bad request", "The request could not be understood.")
+
+
+def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return _respond(request, 403, "Not allowed", "You do not have permission to do this.")
+
+
+def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    return _respond(request, 404, "Not found", "Not found.")
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    error = sys.exc_info()[1]
+    if isinstance(error, OperationalError | InterfaceError):
+        logger.warning("Database unavailable: %s", error)
+        response = _respond(
+            request,
+            503,
+            "Temporarily unavailable",
+            "The service is temporarily unavailable. Please try again in a few seconds.",
+        )
+        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+        return response
+    return _respond(request, 500, "Something went wrong", "An unexpected error occurred; it has been logged.")

@@ -1,0 +1,71 @@
+"""Errors never show a traceback; a lost database is a 503 that clears by itself."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from unittest import mock
+
+import pytest
+from django.db import OperationalError
+from django.test import Client
+
+
+@pytest.fixture
+def client() -> Client:
+    return Client(raise_request_exception=False)
+
+
+@pytest.fixture
+def database_down() -> Iterator[None]:
+    with mock.patch(
+        "django.db.backends.utils.CursorWrapper.execute",
+        side_effect=OperationalError("server closed the connection unexpectedly"),
+    ):
+        yield
+
+
+@pytest.mark.django_db
+def test_unknown_page_is_a_friendly_404(client: Client) -> None:
+    response = client.get("/no/such/page/")
+    assert response.status_code == 404
+    assert "Not found" in response.content.decode()
+    assert "Traceback" not in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_unknown_api_url_is_a_json_404(client: Client) -> None:
+    response = client.get("/api/v1/no-such-thing/")
+    assert response.status_code == 404
+    assert response.json() == {"detail": "Not found."}
+
+
+@pytest.fixture
+def signed_in(client: Client, django_user_model: type) -> Client:
+    client.force_login(django_user_model.objects.create(username="reader"))
+    return client
+
+
+@pytest.mark.django_db
+def test_database_outage_is_a_503_page(signed_in: Client, database_down: None) -> None:
+    response = signed_in.get("/")
+    assert response.status_code == 503
+    assert response["Retry-After"] == "5"
+    body = response.content.decode()
+    assert "temporarily unavailable" in body
+    assert "OperationalError" not in body and "Traceback" not in body
+
+
+@pytest.mark.django_db
+def test_database_outage_is_a_503_json_for_api_clients(signed_in: Client, database_down: None) -> None:
+    response = signed_in.get("/api/v1/activities/")
+    assert response.status_code == 503
+    assert response.json()["detail"].startswith("The service is temporarily unavailable")
+
+
+@pytest.mark.django_db
+def test_other_errors_are_a_plain_500(client: Client) -> None:
+    with mock.patch("django.views.generic.base.TemplateView.get", side_effect=RuntimeError("boom")):
+        response = client.get("/")
+    assert response.status_code == 500
+    assert "boom" not in response.content.decode()
+    assert "An unexpected error occurred" in response.content.decode()
