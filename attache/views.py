@@ -25,6 +25,7 @@ def _wants_json(request: HttpRequest) -> bool:
 def _respond(request: HttpRequest, status: int, title: str, detail: str) -> HttpResponse:
     if _wants_json(request):
         return JsonResponse({"detail": detail}, status=status)
+    body: str
     try:
         body = loader.render_to_string("error.html", {"status": status, "title": title, "detail": detail})
     except Exception:  # the template layer itself may need the database
