@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import datetime
 import secrets
 from collections.abc import Iterable
 
 import pghistory
+from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
 
-from accounts.models import User
+from accounts import tokens
+from accounts.models import ApiToken, User
 from cooperation.choices import Classification, Role
 from cooperation.models import Desk
 
@@ -60,3 +64,57 @@ def user_create(
         user.save()
         user.desks.add(*desks)
     return user, chosen
+
+
+# API tokens ------------------------------------------------------------------------
+
+
+def _token_days(days: int) -> int:
+    maximum: int = settings.API_TOKEN_MAX_DAYS
+    if not 1 <= days <= maximum:
+        raise ValidationError({"days": f"A token lives between 1 and {maximum} days, not {days}."})
+    return days
+
+
+@transaction.atomic
+def token_issue(*, user: User, name: str, days: int | None = None, actor: User | None = None) -> tuple[ApiToken, str]:
+    """Issue an API token acting as `user`; returns the token and its key, shown only once."""
+    if not user.is_active:
+        raise ValidationError({"user": f"{user.username} is not active."})
+    lifetime = _token_days(settings.API_TOKEN_DEFAULT_DAYS if days is None else days)
+    prefix, key = tokens.generate_key()
+    now = timezone.now()
+    token = ApiToken(
+        user=user,
+        name=name.strip(),
+        prefix=prefix,
+        digest=tokens.digest(key),
+        created_at=now,
+        expires_at=now + datetime.timedelta(days=lifetime),
+    )
+    token.full_clean()
+    with pghistory.context(user=actor.pk if actor else None, action="token.issue"):
+        token.save()
+    return token, key
+
+
+@transaction.atomic
+def token_revoke(*, token: ApiToken, actor: User | None = None) -> ApiToken:
+    """Revoke a token for good; revoking a revoked token changes nothing."""
+    current = ApiToken.objects.select_for_update().get(pk=token.pk)
+    if current.revoked_at is not None:
+        return current
+    current.revoked_at = timezone.now()
+    with pghistory.context(user=actor.pk if actor else None, action="token.revoke"):
+        current.save(update_fields=["revoked_at"])
+    return current
+
+
+def token_touch(*, token: ApiToken) -> None:
+    """Record that the token was used, at most once per API_TOKEN_TOUCH_SECONDS (one UPDATE, no lock)."""
+    now = timezone.now()
+    interval = datetime.timedelta(seconds=settings.API_TOKEN_TOUCH_SECONDS)
+    if token.last_used_at is not None and now - token.last_used_at < interval:
+        return
+    ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+    token.last_used_at = now

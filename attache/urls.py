@@ -1,8 +1,12 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 from django.views.generic import TemplateView
+
+from accounts.token_views import tokens
 
 urlpatterns = [
     path("", TemplateView.as_view(template_name="home.html"), name="home"),
     path("admin/", admin.site.urls),
+    path("accounts/tokens/", tokens, name="api-tokens"),
+    path("api/v1/", include("cooperation.api.urls")),
 ]

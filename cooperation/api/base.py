@@ -1,0 +1,109 @@
+"""What every API view shares: authentication, throttling, errors as JSON, keyset
+pages, ETags with If-None-Match, and streamed CSV on lists.
+
+An endpoint that is not a viewset (e.g. a report) should subclass `ApiView`, which
+carries the same policies.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpResponseNotModified
+from django_filters.rest_framework import DjangoFilterBackend
+from rest_framework import viewsets
+from rest_framework.authentication import SessionAuthentication
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.renderers import JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.authentication import TokenAuthentication
+from cooperation.api import csv
+from cooperation.api.conditional import content_etag, none_match
+from cooperation.api.errors import api_exception_handler
+from cooperation.api.pagination import KeysetPagination
+from cooperation.api.permissions import WritesByDeskOfficersAndAdmins
+from cooperation.api.throttling import AnonRateThrottle, TokenRateThrottle, UserRateThrottle
+
+
+class FilterBackend(DjangoFilterBackend):
+    """The shared FilterSets, minus parameters a view handles itself (e.g. `updated_since`)."""
+
+    def get_filterset_kwargs(self, request: Request, queryset: Any, view: Any) -> dict[str, Any]:
+        kwargs: dict[str, Any] = super().get_filterset_kwargs(request, queryset, view)
+        handled = getattr(view, "filter_params_handled_by_view", ())
+        if handled:
+            data = kwargs["data"].copy()
+            for name in handled:
+                data.pop(name, None)
+            kwargs["data"] = data
+        return kwargs
+
+
+class ApiPolicies:
+    authentication_classes = [TokenAuthentication, SessionAuthentication]
+    permission_classes = [IsAuthenticated, WritesByDeskOfficersAndAdmins]
+    throttle_classes = [TokenRateThrottle, UserRateThrottle, AnonRateThrottle]
+    renderer_classes = [JSONRenderer]
+    metadata_class = None  # OPTIONS answers 405 like any other method an endpoint lacks
+
+    def get_exception_handler(self) -> Any:
+        return api_exception_handler
+
+    def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(response, Response) and response.status_code >= 400:
+            # Errors are JSON whatever format the request asked for.
+            request.accepted_renderer = JSONRenderer()
+            request.accepted_media_type = JSONRenderer.media_type
+        response = super().finalize_response(request, response, *args, **kwargs)  # type: ignore[misc]
+        if request.method in ("GET", "HEAD") and isinstance(response, Response) and response.status_code == 200:
+            response.render()
+            etag = response.get("ETag") or content_etag(response.content)
+            response["ETag"] = etag
+            if none_match(request, etag):
+                not_modified = HttpResponseNotModified()
+                not_modified["ETag"] = etag
+                return not_modified
+        return response
+
+
+class ApiView(ApiPolicies, APIView):
+    pass
+
+
+class ApiViewSet(ApiPolicies, viewsets.GenericViewSet):  # type: ignore[type-arg]
+    """A list and detail endpoint; subclasses declare queryset, serializer, filterset,
+    `orderings`/`default_ordering` and `csv_columns`."""
+
+    filter_backends = [FilterBackend]
+    pagination_class = KeysetPagination
+    orderings: dict[str, tuple[str, ...]] = {"id": ()}
+    default_ordering = "id"
+    csv_columns: list[csv.Column] = []
+    csv_filename = "export"
+
+    def get_renderers(self) -> list[Any]:
+        if self.action == "list":
+            return [JSONRenderer(), csv.CsvRenderer()]
+        return [JSONRenderer()]
+
+    def wants_csv(self) -> bool:
+        renderer = getattr(self.request, "accepted_renderer", None)
+        return isinstance(renderer, csv.CsvRenderer)
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Any:
+        queryset = self.filter_queryset(self.get_queryset())
+        if self.wants_csv():
+            ordering = self.paginator.ordering(request, self)  # type: ignore[union-attr]
+            order = [f"-{path}" if ordering.descending else path for path in ordering.paths]
+            lines = csv.stream_rows(queryset.order_by(*order), self.csv_columns, request.user)
+            return csv.csv_response(lines, self.csv_filename)
+        page = self.paginate_queryset(queryset)
+        serializer = self.get_serializer(page, many=True)
+        return self.get_paginated_response(serializer.data)
+
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        instance = self.get_object()
+        return Response(self.get_serializer(instance).data)
