@@ -53,7 +53,8 @@ class RowCompare(Expression):
         clone = self.copy()
         clone.columns = [column.resolve_expression(*args, **kwargs) for column in self.columns]
         clone.values = [
-            models.Value(value, output_field=column.output_field).resolve_expression(*args, **kwargs)
+            (value if hasattr(value, "resolve_expression") else models.Value(value, output_field=column.output_field))
+            .resolve_expression(*args, **kwargs)
             for column, value in zip(clone.columns, self.values, strict=True)
         ]
         return clone
