@@ -42,22 +42,28 @@ class FilterBackend(DjangoFilterBackend):
         return kwargs
 
 
-class ApiPolicies:
-    authentication_classes = [TokenAuthentication, SessionAuthentication]
-    permission_classes = [IsAuthenticated, WritesByDeskOfficersAndAdmins]
-    throttle_classes = [TokenRateThrottle, UserRateThrottle, AnonRateThrottle]
-    renderer_classes = [JSONRenderer]
-    metadata_class = None  # OPTIONS answers 405 like any other method an endpoint lacks
+class JsonErrors:
+    """Errors as JSON (see cooperation/api/errors.py) whatever format the request asked for."""
 
     def get_exception_handler(self) -> Any:
         return api_exception_handler
 
     def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
         if isinstance(response, Response) and response.status_code >= 400:
-            # Errors are JSON whatever format the request asked for.
             request.accepted_renderer = JSONRenderer()
             request.accepted_media_type = JSONRenderer.media_type
-        response = super().finalize_response(request, response, *args, **kwargs)  # type: ignore[misc]
+        return super().finalize_response(request, response, *args, **kwargs)  # type: ignore[misc]
+
+
+class ApiPolicies(JsonErrors):
+    authentication_classes = [TokenAuthentication, SessionAuthentication]
+    permission_classes = [IsAuthenticated, WritesByDeskOfficersAndAdmins]
+    throttle_classes = [TokenRateThrottle, UserRateThrottle, AnonRateThrottle]
+    renderer_classes = [JSONRenderer]
+    metadata_class = None  # OPTIONS answers 405 like any other method an endpoint lacks
+
+    def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
+        response = super().finalize_response(request, response, *args, **kwargs)
         if request.method in ("GET", "HEAD") and isinstance(response, Response) and response.status_code == 200:
             response.render()
             etag = response.get("ETag") or content_etag(response.content)

@@ -10,6 +10,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
 from cooperation.api import views
+from cooperation.api.base import JsonErrors
 from cooperation.api.errors import not_found
 from cooperation.api.throttling import AnonRateThrottle, TokenRateThrottle, UserRateThrottle
 
@@ -26,16 +27,25 @@ router.register("activities", views.ActivityViewSet, basename="activity")
 
 THROTTLES = [TokenRateThrottle, UserRateThrottle, AnonRateThrottle]
 
+
+class SchemaView(JsonErrors, SpectacularAPIView):
+    pass
+
+
+class DocsView(JsonErrors, SpectacularSwaggerView):
+    pass
+
+
 urlpatterns = [
     *router.urls,
     path(
         "schema/",
-        SpectacularAPIView.as_view(throttle_classes=THROTTLES, authentication_classes=[], permission_classes=[]),
+        SchemaView.as_view(throttle_classes=THROTTLES, authentication_classes=[], permission_classes=[]),
         name="schema",
     ),
     path(
         "docs/",
-        SpectacularSwaggerView.as_view(
+        DocsView.as_view(
             url_name="api:schema", throttle_classes=THROTTLES, authentication_classes=[], permission_classes=[]
         ),
         name="docs",
