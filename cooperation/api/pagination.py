@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import dataclasses
+import datetime
 import json
 from collections.abc import Sequence
 from typing import Any
@@ -80,8 +81,15 @@ class Ordering:
     descending: bool
 
 
+class _CursorEncoder(DjangoJSONEncoder):
+    def default(self, o: Any) -> Any:
+        if isinstance(o, datetime.datetime):
+            return o.isoformat()  # every microsecond: DjangoJSONEncoder keeps only milliseconds
+        return super().default(o)
+
+
 def encode_cursor(payload: dict[str, Any]) -> str:
-    raw = json.dumps(payload, cls=DjangoJSONEncoder, separators=(",", ":")).encode()
+    raw = json.dumps(payload, cls=_CursorEncoder, separators=(",", ":")).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
