@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.core.exceptions import FieldDoesNotExist
+from django.db import connection, models
 from django.http import HttpResponseNotModified
+import django_filters
 from django_filters.rest_framework import DjangoFilterBackend
-from rest_framework import viewsets
+from rest_framework import exceptions, viewsets
 from rest_framework.authentication import SessionAuthentication
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.renderers import JSONRenderer
@@ -29,17 +32,46 @@ from cooperation.api.throttling import AnonRateThrottle, TokenRateThrottle, User
 
 
 class FilterBackend(DjangoFilterBackend):
-    """The shared FilterSets, minus parameters a view handles itself (e.g. `updated_since`)."""
+    """The shared FilterSets, minus parameters a view handles itself (e.g. `updated_since`).
+
+    Stricter than an HTML form: an empty value, or a boolean other than true/false, is an
+    error here rather than "no filter", as the OpenAPI schema says.
+    """
 
     def get_filterset_kwargs(self, request: Request, queryset: Any, view: Any) -> dict[str, Any]:
         kwargs: dict[str, Any] = super().get_filterset_kwargs(request, queryset, view)
         handled = getattr(view, "filter_params_handled_by_view", ())
-        if handled:
-            data = kwargs["data"].copy()
-            for name in handled:
-                data.pop(name, None)
-            kwargs["data"] = data
+        data = kwargs["data"].copy()
+        for name in handled:
+            data.pop(name, None)
+        kwargs["data"] = data
+        filterset_class = self.get_filterset_class(view, queryset)
+        if filterset_class is not None:
+            self._check_values(request, filterset_class, handled)
         return kwargs
+
+    @staticmethod
+    def _check_values(request: Request, filterset_class: Any, handled: Any) -> None:
+        errors: dict[str, list[str]] = {}
+        for name, field_filter in filterset_class.base_filters.items():
+            widget = field_filter.field.widget
+            suffixes = getattr(widget, "suffixes", None)
+            params = [f"{name}_{suffix}" if suffix else name for suffix in suffixes] if suffixes else [name]
+            for param in params:
+                for value in request.query_params.getlist(param):
+                    if value == "":
+                        errors.setdefault(param, []).append("This may not be empty: leave the parameter out.")
+                    elif isinstance(field_filter, django_filters.BooleanFilter) and value.lower() not in ("true", "false"):
+                        errors.setdefault(param, []).append("Must be true or false.")
+                    elif (bounds := _integer_bounds(filterset_class, field_filter)) and not _integer_within(value, bounds):
+                        errors.setdefault(param, []).append(
+                            f"Must be a whole number from {bounds[0]} to {bounds[1]}."
+                        )
+        for name in handled:
+            if request.query_params.get(name) == "":
+                errors.setdefault(name, []).append("This may not be empty: leave the parameter out.")
+        if errors:
+            raise exceptions.ValidationError(errors)
 
 
 class JsonErrors:
@@ -53,6 +85,35 @@ class JsonErrors:
             request.accepted_renderer = JSONRenderer()
             request.accepted_media_type = JSONRenderer.media_type
         return super().finalize_response(request, response, *args, **kwargs)  # type: ignore[misc]
+
+
+def _integer_bounds(filterset_class: Any, field_filter: Any) -> tuple[int, int] | None:
+    """The range of the integer column a number filter compares with, or None."""
+    if not isinstance(field_filter, django_filters.NumberFilter | django_filters.RangeFilter):
+        return None
+    model = filterset_class._meta.model
+    try:
+        *relations, last = field_filter.field_name.split("__")
+        for name in relations:
+            model = model._meta.get_field(name).related_model
+        field = model._meta.get_field(last)
+    except (FieldDoesNotExist, AttributeError):
+        return None
+    if not isinstance(field, models.IntegerField):
+        return None
+    low, high = connection.ops.integer_field_range(field.get_internal_type())
+    return int(low), int(high)
+
+
+def _integer_within(value: str, bounds: tuple[int, int]) -> bool:
+    digits = value[1:] if value.startswith("-") else value
+    return digits.isascii() and digits.isdigit() and bounds[0] <= int(value) <= bounds[1]
+
+
+def check_present_not_empty(request: Request, *names: str) -> None:
+    errors = {name: ["This may not be empty: leave the parameter out."] for name in names if request.query_params.get(name) == ""}
+    if errors:
+        raise exceptions.ValidationError(errors)
 
 
 class ApiPolicies(JsonErrors):
@@ -91,7 +152,8 @@ class ApiViewSet(ApiPolicies, viewsets.GenericViewSet):  # type: ignore[type-arg
     csv_filename = "export"
 
     def get_renderers(self) -> list[Any]:
-        if self.action == "list":
+        # No action: a method the endpoint lacks, which must answer 405 whatever ?format says.
+        if self.action in ("list", None):
             return [JSONRenderer(), csv.CsvRenderer()]
         return [JSONRenderer()]
 
@@ -100,8 +162,10 @@ class ApiViewSet(ApiPolicies, viewsets.GenericViewSet):  # type: ignore[type-arg
         return isinstance(renderer, csv.CsvRenderer)
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Any:
+        check_present_not_empty(request, "format", "ordering", "cursor", "page_size")
         queryset = self.filter_queryset(self.get_queryset())
         if self.wants_csv():
+            self.paginator.page_size(request)  # type: ignore[union-attr]  # validated, though CSV has no pages
             ordering = self.paginator.ordering(request, self)  # type: ignore[union-attr]
             order = [f"-{path}" if ordering.descending else path for path in ordering.paths]
             lines = csv.stream_rows(queryset.order_by(*order), self.csv_columns, request.user)

@@ -15,7 +15,7 @@ from rest_framework.response import Response
 
 from cooperation import services
 from cooperation.api import csv
-from cooperation.api.base import ApiViewSet
+from cooperation.api.base import ApiViewSet, check_present_not_empty
 from cooperation.api.conditional import expected_version
 from cooperation.api.errors import etag_for
 from cooperation.api.pagination import decode_cursor, encode_cursor
@@ -122,6 +122,7 @@ class ActivityViewSet(ApiViewSet):
             raise exceptions.ValidationError({"updated_since": list(getattr(error, "messages", [str(error)]))}) from None
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Any:
+        check_present_not_empty(request, "format", "ordering", "cursor", "page_size", "updated_since")
         if self.updated_since is None:
             return super().list(request, *args, **kwargs)
         ordering = request.query_params.get("ordering")
@@ -130,9 +131,9 @@ class ActivityViewSet(ApiViewSet):
                 {"ordering": ["A sync (updated_since) comes in order of change: leave out ordering or use updated_at."]}
             )
         matching = self.filter_queryset(self.get_queryset())
+        size = self.paginator.page_size(request)  # type: ignore[union-attr]
         if self.wants_csv():
             return csv.csv_response(self._sync_csv(matching), "activity-changes")
-        size = self.paginator.page_size(request)  # type: ignore[union-attr]
         after = self._sync_position(request)
         entries = self._feed(matching, after=after, limit=size + 1)
         more = len(entries) > size
