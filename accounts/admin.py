@@ -1,6 +1,5 @@
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
-
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
@@ -24,7 +23,7 @@ class UserAdmin(DjangoUserAdmin):
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):  # type: ignore[type-arg]
+class ApiTokenAdmin(admin.ModelAdmin):
     """Tokens are issued by `issue_token` or on /accounts/tokens/; here they are listed and revoked."""
 
     list_display = ("prefix", "name", "user", "created_at", "expires_at", "last_used_at", "revoked_at")

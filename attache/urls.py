@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import TemplateView
@@ -10,3 +11,8 @@ urlpatterns = [
     path("accounts/tokens/", tokens, name="api-tokens"),
     path("api/v1/", include("cooperation.api.urls")),
 ]
+
+if settings.API_BENCHMARK_VIEWS:
+    from bench.views import ConstantView
+
+    urlpatterns.append(path("bench/constant/", ConstantView.as_view()))

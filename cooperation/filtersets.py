@@ -64,18 +64,26 @@ class NumberInFilter(django_filters.BaseInFilter, django_filters.NumberFilter):
 
 
 class ActivityFilterSet(django_filters.FilterSet):
+    # distinct=False throughout: every filter follows a single-valued relation, so no row can
+    # repeat, and a DISTINCT would stop PostgreSQL from reading the pages off an index.
     area = CodeMultipleChoiceFilter(
-        field_name="area__code", to_field_name="code", queryset=CooperationArea.objects.all(), label="Area"
+        field_name="area__code",
+        to_field_name="code",
+        queryset=CooperationArea.objects.all(),
+        label="Area",
+        distinct=False,
     )
-    relationship = django_filters.ModelMultipleChoiceFilter(queryset=visible_relationships, label="Relationship")
+    relationship = django_filters.ModelMultipleChoiceFilter(
+        queryset=visible_relationships, label="Relationship", distinct=False
+    )
     country = django_filters.ChoiceFilter(
         choices=countries, method="filter_country", label="Partner country (either side)"
     )
-    status = django_filters.MultipleChoiceFilter(choices=ActivityStatus.choices)
-    kind = django_filters.MultipleChoiceFilter(choices=ActivityKind.choices)
-    level = django_filters.MultipleChoiceFilter(choices=ActivityLevel.choices)
+    status = django_filters.MultipleChoiceFilter(choices=ActivityStatus.choices, distinct=False)
+    kind = django_filters.MultipleChoiceFilter(choices=ActivityKind.choices, distinct=False)
+    level = django_filters.MultipleChoiceFilter(choices=ActivityLevel.choices, distinct=False)
     releasability = django_filters.MultipleChoiceFilter(
-        choices=CLASSIFICATION_CODES, method="filter_releasability", label="Releasability"
+        choices=CLASSIFICATION_CODES, method="filter_releasability", label="Releasability", distinct=False
     )
     start_date = django_filters.DateFromToRangeFilter(label="Start date between")
     end_date = django_filters.DateFromToRangeFilter(label="End date between")
@@ -131,7 +139,7 @@ class PostFilterSet(django_filters.FilterSet):
 
 class AttacheFilterSet(django_filters.FilterSet):
     sending_country = django_filters.ChoiceFilter(choices=countries)
-    service = django_filters.MultipleChoiceFilter(choices=Service.choices)
+    service = django_filters.MultipleChoiceFilter(choices=Service.choices, distinct=False)
     q = django_filters.CharFilter(field_name="name", lookup_expr="icontains", label="Name contains", max_length=200)
 
     class Meta:
@@ -143,14 +151,14 @@ class AccreditationFilterSet(django_filters.FilterSet):
     attache = django_filters.ModelChoiceFilter(queryset=Attache.objects.all())
     post = django_filters.ModelChoiceFilter(queryset=Post.objects.all())
     host_country = django_filters.ChoiceFilter(choices=countries)
-    relationship = django_filters.ModelMultipleChoiceFilter(queryset=visible_relationships)
+    relationship = django_filters.ModelMultipleChoiceFilter(queryset=visible_relationships, distinct=False)
     country = django_filters.ChoiceFilter(
         choices=countries, method="filter_country", label="Partner country (either side)"
     )
     kind = django_filters.ChoiceFilter(choices=AccreditationKind.choices)
-    status = django_filters.MultipleChoiceFilter(choices=AccreditationStatus.choices)
+    status = django_filters.MultipleChoiceFilter(choices=AccreditationStatus.choices, distinct=False)
     releasability = django_filters.MultipleChoiceFilter(
-        choices=CLASSIFICATION_CODES, method="filter_releasability", label="Releasability"
+        choices=CLASSIFICATION_CODES, method="filter_releasability", label="Releasability", distinct=False
     )
     requested_on = django_filters.DateFromToRangeFilter(label="Requested between")
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from django.apps import apps
 from django.db.models import Exists, F, OuterRef, QuerySet
@@ -64,10 +64,14 @@ def activity_feed(
         )
         changes = changes.filter(Exists(ever_visible))
     changes = changes.annotate(matches=Exists(matching.order_by().filter(pk=OuterRef("activity_id"))))
-    rows = list(changes.order_by("changed_at", "activity_id").values_list("activity_id", "changed_at", "matches")[:limit])
+    rows = list(
+        changes.order_by("changed_at", "activity_id").values_list("activity_id", "changed_at", "matches")[:limit]
+    )
     wanted = [activity_id for activity_id, _, matches in rows if matches]
     records = matching.in_bulk(wanted) if wanted else {}
     return [
-        FeedEntry(activity_id=activity_id, changed_at=changed_at, activity=records.get(activity_id))
+        FeedEntry(
+            activity_id=activity_id, changed_at=cast(datetime.datetime, changed_at), activity=records.get(activity_id)
+        )
         for activity_id, changed_at, _ in rows
     ]

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import django_filters
 from django.core.exceptions import FieldDoesNotExist
 from django.db import connection, models
 from django.http import HttpResponseNotModified
-import django_filters
 from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework import exceptions, viewsets
 from rest_framework.authentication import SessionAuthentication
@@ -61,12 +61,15 @@ class FilterBackend(DjangoFilterBackend):
                 for value in request.query_params.getlist(param):
                     if value == "":
                         errors.setdefault(param, []).append("This may not be empty: leave the parameter out.")
-                    elif isinstance(field_filter, django_filters.BooleanFilter) and value.lower() not in ("true", "false"):
+                    elif isinstance(field_filter, django_filters.BooleanFilter) and value.lower() not in (
+                        "true",
+                        "false",
+                    ):
                         errors.setdefault(param, []).append("Must be true or false.")
-                    elif (bounds := _integer_bounds(filterset_class, field_filter)) and not _integer_within(value, bounds):
-                        errors.setdefault(param, []).append(
-                            f"Must be a whole number from {bounds[0]} to {bounds[1]}."
-                        )
+                    elif (bounds := _integer_bounds(filterset_class, field_filter)) and not _integer_within(
+                        value, bounds
+                    ):
+                        errors.setdefault(param, []).append(f"Must be a whole number from {bounds[0]} to {bounds[1]}.")
         for name in handled:
             if request.query_params.get(name) == "":
                 errors.setdefault(name, []).append("This may not be empty: leave the parameter out.")
@@ -111,17 +114,21 @@ def _integer_within(value: str, bounds: tuple[int, int]) -> bool:
 
 
 def check_present_not_empty(request: Request, *names: str) -> None:
-    errors = {name: ["This may not be empty: leave the parameter out."] for name in names if request.query_params.get(name) == ""}
+    errors = {
+        name: ["This may not be empty: leave the parameter out."]
+        for name in names
+        if request.query_params.get(name) == ""
+    }
     if errors:
         raise exceptions.ValidationError(errors)
 
 
 class ApiPolicies(JsonErrors):
-    authentication_classes = [TokenAuthentication, SessionAuthentication]
-    permission_classes = [IsAuthenticated, WritesByDeskOfficersAndAdmins]
-    throttle_classes = [TokenRateThrottle, UserRateThrottle, AnonRateThrottle]
-    renderer_classes = [JSONRenderer]
-    metadata_class = None  # OPTIONS answers 405 like any other method an endpoint lacks
+    authentication_classes: Any = [TokenAuthentication, SessionAuthentication]
+    permission_classes: Any = [IsAuthenticated, WritesByDeskOfficersAndAdmins]
+    throttle_classes: Any = [TokenRateThrottle, UserRateThrottle, AnonRateThrottle]
+    renderer_classes: Any = [JSONRenderer]
+    metadata_class: Any = None  # OPTIONS answers 405 like any other method an endpoint lacks
 
     def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
         response = super().finalize_response(request, response, *args, **kwargs)
@@ -140,7 +147,7 @@ class ApiView(ApiPolicies, APIView):
     pass
 
 
-class ApiViewSet(ApiPolicies, viewsets.GenericViewSet):  # type: ignore[type-arg]
+class ApiViewSet(ApiPolicies, viewsets.GenericViewSet):
     """A list and detail endpoint; subclasses declare queryset, serializer, filterset,
     `orderings`/`default_ordering` and `csv_columns`."""
 

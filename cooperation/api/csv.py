@@ -145,7 +145,9 @@ def stream_rows(queryset: models.QuerySet[Any], columns: list[Column], user: Any
     rows = queryset.annotate(**annotations).values_list(*names).iterator(chunk_size=CHUNK_ROWS)
     pieces: list[str] = []
     for row in rows:
-        line = ",".join(value if labels is None else labels.get(value, "") for value, (_, labels) in zip(row, plan, strict=True))
+        line = ",".join(
+            value if labels is None else labels.get(value, "") for value, (_, labels) in zip(row, plan, strict=True)
+        )
         pieces.append(line)
         if len(pieces) >= CHUNK_ROWS:
             yield "\r\n".join(pieces) + "\r\n"

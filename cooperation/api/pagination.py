@@ -47,20 +47,21 @@ class RowCompare(Expression):
     def get_source_expressions(self) -> list[Any]:
         return [*self.columns, *self.values]
 
-    def set_source_expressions(self, exprs: list[Any]) -> None:
+    def set_source_expressions(self, exprs: Any) -> None:
         self.columns, self.values = exprs[: len(self.columns)], exprs[len(self.columns) :]
 
     def resolve_expression(self, *args: Any, **kwargs: Any) -> RowCompare:
         clone = self.copy()
         clone.columns = [column.resolve_expression(*args, **kwargs) for column in self.columns]
         clone.values = [
-            (value if hasattr(value, "resolve_expression") else models.Value(value, output_field=column.output_field))
-            .resolve_expression(*args, **kwargs)
+            (
+                value if hasattr(value, "resolve_expression") else models.Value(value, output_field=column.output_field)
+            ).resolve_expression(*args, **kwargs)
             for column, value in zip(clone.columns, self.values, strict=True)
         ]
         return clone
 
-    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list[Any]]:
+    def as_sql(self, compiler: Any, connection: Any) -> Any:
         left, right, params = [], [], []
         for column in self.columns:
             sql, column_params = compiler.compile(column)
@@ -145,7 +146,9 @@ class KeysetPagination(BasePagination):
             raise exceptions.ValidationError({self.ordering_query_param: [f"Choose one of: {choices}."]})
         return Ordering(name=name, paths=(*paths, "pk"), descending=name.startswith("-"))
 
-    def position(self, request: Request, model: type[models.Model], ordering: Ordering) -> tuple[list[Any], bool] | None:
+    def position(
+        self, request: Request, model: type[models.Model], ordering: Ordering
+    ) -> tuple[list[Any], bool] | None:
         """(values after/before which to start, backwards?) from the cursor, or None on page one."""
         cursor = request.query_params.get(self.cursor_query_param)
         if cursor is None:
@@ -159,7 +162,9 @@ class KeysetPagination(BasePagination):
         if not isinstance(values, list) or len(values) != len(ordering.paths) or not isinstance(backwards, bool):
             raise exceptions.ValidationError({self.cursor_query_param: ["Invalid cursor."]})
         try:
-            typed = [_field_at(model, path).to_python(value) for path, value in zip(ordering.paths, values, strict=True)]
+            typed = [
+                _field_at(model, path).to_python(value) for path, value in zip(ordering.paths, values, strict=True)
+            ]
         except (DjangoValidationError, TypeError, ValueError):
             raise exceptions.ValidationError({self.cursor_query_param: ["Invalid cursor."]}) from None
         if any(value is None for value in typed):

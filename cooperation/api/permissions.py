@@ -18,4 +18,6 @@ class WritesByDeskOfficersAndAdmins(BasePermission):
         if request.method in SAFE_METHODS:
             return True
         user: Any = request.user
-        return bool(user.is_authenticated and (user.is_admin_role or (user.is_active and user.role == Role.DESK_OFFICER)))
+        return bool(
+            user.is_authenticated and (user.is_admin_role or (user.is_active and user.role == Role.DESK_OFFICER))
+        )

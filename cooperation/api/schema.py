@@ -12,15 +12,17 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter
 
 ERROR = build_object_type(properties={"detail": build_basic_type(OpenApiTypes.STR)}, required=["detail"])
+STRING: dict[str, Any] = {"type": "string"}
+INTEGER: dict[str, Any] = {"type": "integer"}
 FIELD_ERRORS = build_object_type(
-    additionalProperties=build_array_type(build_basic_type(OpenApiTypes.STR)),
+    additionalProperties=build_array_type(STRING),
     description="Messages per field; errors of no single field under `non_field_errors`.",
 )
 STALE = build_object_type(
     properties={
-        "detail": build_basic_type(OpenApiTypes.STR),
-        "current_version": build_basic_type(OpenApiTypes.INT),
-        "changed_fields": build_array_type(build_basic_type(OpenApiTypes.STR)),
+        "detail": STRING,
+        "current_version": INTEGER,
+        "changed_fields": build_array_type(STRING),
     },
     required=["detail"],
 )
@@ -61,7 +63,10 @@ class ApiAutoSchema(AutoSchema):
         if self.method == "GET":
             parameters.append(
                 OpenApiParameter(
-                    "If-None-Match", OpenApiTypes.STR, OpenApiParameter.HEADER, description="An ETag from a previous GET."
+                    "If-None-Match",
+                    OpenApiTypes.STR,
+                    OpenApiParameter.HEADER,
+                    description="An ETag from a previous GET.",
                 )
             )
             if self._is_list_view():

@@ -23,13 +23,13 @@ class ClassificationField(serializers.ChoiceField):
     def to_representation(self, value: Any) -> str:
         return Classification(value).code
 
-    def to_internal_value(self, data: Any) -> int:
+    def to_internal_value(self, data: Any) -> int:  # type: ignore[override]
         code = super().to_internal_value(data)
         return int(Classification.from_code(code))
 
 
 @extend_schema_field(OpenApiTypes.DATETIME)
-class ChangeStampField(serializers.Field):  # type: ignore[type-arg]
+class ChangeStampField(serializers.Field):
     """When the latest change was committed: the position to resume a sync from."""
 
     def __init__(self, **kwargs: Any) -> None:
@@ -123,7 +123,7 @@ class AttacheSerializer(serializers.ModelSerializer[Attache]):
 
 
 class AccreditationSerializer(serializers.ModelSerializer[Accreditation]):
-    attache_name = serializers.CharField(source="attache.__str__", read_only=True)
+    attache_name: serializers.CharField = serializers.CharField(source="attache.__str__", read_only=True)
     post_name = serializers.CharField(source="post.name", read_only=True)
     relationship_label = serializers.CharField(source="relationship.label", read_only=True)
     releasability = ClassificationField(read_only=True)
@@ -156,7 +156,7 @@ class AccreditationSerializer(serializers.ModelSerializer[Accreditation]):
 
 
 class RelationshipSerializer(serializers.ModelSerializer[Relationship]):
-    label = serializers.CharField(read_only=True)
+    label = serializers.CharField(read_only=True)  # type: ignore[assignment]
 
     class Meta:
         model = Relationship
@@ -170,7 +170,7 @@ class CooperationAreaSerializer(serializers.ModelSerializer[CooperationArea]):
 
 
 class DeskSerializer(serializers.ModelSerializer[Desk]):
-    relationships = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
+    relationships: Any = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
 
     class Meta:
         model = Desk

@@ -22,12 +22,12 @@ class _SettingsRateThrottle(SimpleRateThrottle):
         pass  # the rate is read per request in allow_request
 
     def get_rate(self) -> str | None:
-        rate: str | None = settings.API_THROTTLE_RATES.get(self.scope)
+        rate: str | None = settings.API_THROTTLE_RATES.get(str(self.scope))
         return rate
 
     def allow_request(self, request: Request, view: Any) -> bool:
         self.rate = self.get_rate()
-        self.num_requests, self.duration = self.parse_rate(self.rate)  # type: ignore[assignment]
+        self.num_requests, self.duration = self.parse_rate(self.rate)
         return super().allow_request(request, view)
 
 

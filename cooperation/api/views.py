@@ -18,7 +18,7 @@ from cooperation.api import csv
 from cooperation.api.base import ApiViewSet, check_present_not_empty
 from cooperation.api.conditional import expected_version
 from cooperation.api.errors import etag_for
-from cooperation.api.pagination import decode_cursor, encode_cursor
+from cooperation.api.pagination import decode_cursor
 from cooperation.api.serializers import (
     AccreditationSerializer,
     ActivitySerializer,
@@ -119,7 +119,9 @@ class ActivityViewSet(ApiViewSet):
         try:
             return field.clean(raw)
         except Exception as error:  # django ValidationError
-            raise exceptions.ValidationError({"updated_since": list(getattr(error, "messages", [str(error)]))}) from None
+            raise exceptions.ValidationError(
+                {"updated_since": list(getattr(error, "messages", [str(error)]))}
+            ) from None
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Any:
         check_present_not_empty(request, "format", "ordering", "cursor", "page_size", "updated_since")
@@ -157,7 +159,9 @@ class ActivityViewSet(ApiViewSet):
         payload = decode_cursor(cursor)
         values = payload.get("v")
         if payload.get("o") != "sync" or not isinstance(values, list) or len(values) != 2:
-            raise exceptions.ValidationError({"cursor": ["This cursor does not belong to a sync: use the links as given."]})
+            raise exceptions.ValidationError(
+                {"cursor": ["This cursor does not belong to a sync: use the links as given."]}
+            )
         try:
             stamp = ActivityFilterSet.base_filters["updated_since"].field.clean(values[0])
             activity_id = int(values[1])

@@ -12,7 +12,6 @@ the transaction's pending rows. See docs/decisions.md, "Incremental sync".
 import django.db.models.deletion
 from django.db import migrations, models
 
-
 FORWARD = r"""
 CREATE TABLE cooperation_changeclock (
     id smallint PRIMARY KEY CHECK (id = 1),

@@ -64,7 +64,7 @@ def detail_read(officer_b: int = 404) -> dict[str, int]:
     return {**everyone(200), "officer_b": officer_b}
 
 
-def accreditation(world: World) -> Accreditation:
+def accreditation(world: World) -> Any:
     return AccreditationFactory(post=PostFactory(sending_country="US", host_country="BY", city="Minsk"))
 
 
@@ -137,7 +137,9 @@ MATRIX: dict[str, Endpoint] = {
         visible=lambda user: set(Relationship.objects.visible_to(user).values_list("id", flat=True)),
     ),
     "relationship-detail": Endpoint(
-        url=lambda w: f"/api/v1/relationships/{w.rel_a.pk}/", expected=read_only(detail_read()), target=lambda w: w.rel_a
+        url=lambda w: f"/api/v1/relationships/{w.rel_a.pk}/",
+        expected=read_only(detail_read()),
+        target=lambda w: w.rel_a,
     ),
     "area-list": Endpoint(
         url=lambda w: "/api/v1/areas/",
@@ -191,7 +193,7 @@ def test_role_method_endpoint(name: str, method: str, role: str, world: World, c
         body = endpoint.body(world)
     if endpoint.target and method in ("put", "patch", "delete"):
         target = endpoint.target(world)
-        headers["HTTP_IF_MATCH"] = f"\"{target.pk}-{getattr(target, 'version', 1)}\""
+        headers["HTTP_IF_MATCH"] = f'"{target.pk}-{getattr(target, "version", 1)}"'
     response = getattr(clients[role], method)(url, body, format="json", **headers)
     assert response.status_code == expected, (name, method, role, response.content[:300])
 

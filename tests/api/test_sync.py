@@ -52,9 +52,7 @@ def test_changes_come_in_commit_order_with_tombstones(world: World) -> None:
     assert stamps == sorted(stamps)
     public = world.activities["a_public"]
     services.activity_update(actor=world.officer_a, activity=public, data={"title": "renamed"}, expected_version=1)
-    services.activity_soft_delete(
-        actor=world.officer_a, activity=world.activities["a_internal"], expected_version=1
-    )
+    services.activity_soft_delete(actor=world.officer_a, activity=world.activities["a_internal"], expected_version=1)
     later, _ = walk(client, resume)
     assert later[0]["title"] == "renamed" and later[0]["version"] == 2
     assert later[1] == {"id": world.activities["a_internal"].pk, "deleted": True, "updated_at": later[1]["updated_at"]}
@@ -111,7 +109,9 @@ def test_sync_as_csv_has_tombstones(world: World) -> None:
 # Concurrent writers -------------------------------------------------------------------------
 
 
-def _writer(relationship_ids: list[int], area_id: int, stop: threading.Event, seed: int, errors: list[BaseException]) -> None:
+def _writer(
+    relationship_ids: list[int], area_id: int, stop: threading.Event, seed: int, errors: list[BaseException]
+) -> None:
     rng = random.Random(seed)
     try:
         while not stop.is_set():
@@ -137,7 +137,7 @@ def _writer(relationship_ids: list[int], area_id: int, stop: threading.Event, se
                 else:
                     services.activity_soft_delete(actor=None, activity=activity, expected_version=None)
             time.sleep(rng.random() * 0.01)
-    except BaseException as error:  # noqa: BLE001 - reported to the test
+    except BaseException as error:
         errors.append(error)
     finally:
         connection.close()
@@ -153,7 +153,7 @@ def test_a_paged_walk_during_concurrent_writes_misses_and_repeats_nothing() -> N
     manager = UserFactory(role="manager", clearance=Classification.INTERNAL)
     client = client_for(manager)
     area_id = CooperationArea.objects.get(code="education").pk
-    stop, errors = threading.Event(), []
+    stop, errors = threading.Event(), list[BaseException]()
     writers = [
         threading.Thread(target=_writer, args=([r.pk for r in relationships], area_id, stop, seed, errors))
         for seed in range(3)

@@ -28,6 +28,8 @@ class Command(BaseCommand):
         except ValidationError as error:
             raise CommandError("; ".join(error.messages)) from None
         self.stdout.write(
-            self.style.SUCCESS(f"Issued token {token.prefix}… for {user.username}, expires {token.expires_at:%Y-%m-%d}.")
+            self.style.SUCCESS(
+                f"Issued token {token.prefix}… for {user.username}, expires {token.expires_at:%Y-%m-%d}."
+            )
         )
         self.stdout.write(key)
