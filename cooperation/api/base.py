@@ -54,8 +54,9 @@ class FilterBackend(DjangoFilterBackend):
     def _check_values(request: Request, filterset_class: Any, handled: Any) -> None:
         errors: dict[str, list[str]] = {}
         for name, field_filter in filterset_class.base_filters.items():
-            widget = field_filter.field.widget
-            suffixes = getattr(widget, "suffixes", None)
+            # The field *class*: building `.field` on a base filter would cache it, with its
+            # choices evaluated for no user, in every FilterSet made afterwards.
+            suffixes = getattr(getattr(field_filter.field_class, "widget", None), "suffixes", None)
             params = [f"{name}_{suffix}" if suffix else name for suffix in suffixes] if suffixes else [name]
             for param in params:
                 for value in request.query_params.getlist(param):

@@ -115,7 +115,7 @@ class ActivityViewSet(ApiViewSet):
         raw = self.request.query_params.get("updated_since")
         if raw is None:
             return None
-        field = ActivityFilterSet.base_filters["updated_since"].field
+        field = ActivityFilterSet.base_filters["updated_since"].field_class()
         try:
             return field.clean(raw)
         except Exception as error:  # django ValidationError
@@ -163,7 +163,7 @@ class ActivityViewSet(ApiViewSet):
                 {"cursor": ["This cursor does not belong to a sync: use the links as given."]}
             )
         try:
-            stamp = ActivityFilterSet.base_filters["updated_since"].field.clean(values[0])
+            stamp = ActivityFilterSet.base_filters["updated_since"].field_class().clean(values[0])
             activity_id = int(values[1])
         except Exception:
             raise exceptions.ValidationError({"cursor": ["Invalid cursor."]}) from None
