@@ -2,10 +2,11 @@ from typing import Any
 
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from accounts.models import SecurityEvent, User
-from accounts.services import user_deactivate
+from accounts.models import ApiToken, SecurityEvent, User
+from accounts.services import token_revoke, user_deactivate
 
 
 @admin.register(User)
@@ -37,6 +38,18 @@ class SecurityEventAdmin(admin.ModelAdmin):
     date_hierarchy = "at"
     readonly_fields = ("at", "kind", "success", "user", "username", "ip", "path", "detail")
 
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    """Tokens are issued by `issue_token` or on /accounts/tokens/; here they are listed and revoked."""
+
+    list_display = ("prefix", "name", "user", "created_at", "expires_at", "last_used_at", "revoked_at")
+    list_filter = ("revoked_at",)
+    search_fields = ("prefix", "name", "user__username")
+    readonly_fields = ("user", "name", "prefix", "created_at", "expires_at", "last_used_at", "revoked_at")
+    exclude = ("digest",)
+    actions = ["revoke"]
+
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
 
@@ -45,3 +58,8 @@ class SecurityEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    @admin.action(description="Revoke the selected tokens")
+    def revoke(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:
+        for token in queryset:
+            token_revoke(token=token, actor=request.user, request=request)  # type: ignore[arg-type]

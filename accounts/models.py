@@ -5,6 +5,7 @@ from __future__ import annotations
 import pgtrigger
 from django.contrib.auth.models import AbstractUser
 from django.db import models
+from django.utils import timezone
 
 from cooperation.audit import audited
 from cooperation.choices import Classification, Role
@@ -100,3 +101,51 @@ class UserSession(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} · {self.session_key[:8]}…"
+
+
+class ApiTokenQuerySet(models.QuerySet["ApiToken"]):
+    def usable(self) -> ApiTokenQuerySet:
+        return self.filter(revoked_at__isnull=True, expires_at__gt=timezone.now())
+
+
+@audited(exclude=["digest", "last_used_at"])
+class ApiToken(models.Model):
+    """A key for the REST API, acting as its user. Only an HMAC of the key is stored.
+
+    The key is `<prefix>.<secret>`; the prefix finds the row, a keyed SHA-256 of the whole
+    key proves it (checked on every request, so a fast keyed hash, not a password hasher).
+    """
+
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100, help_text="What the token is for, e.g. 'BI nightly pull'.")
+    prefix = models.CharField(max_length=16, unique=True, editable=False)
+    digest = models.CharField(max_length=64, editable=False)
+    created_at = models.DateTimeField(default=timezone.now, editable=False)
+    expires_at = models.DateTimeField()
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    objects = ApiTokenQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(expires_at__gt=models.F("created_at")),
+                name="apitoken_expires_after_creation",
+                violation_error_message="A token must expire after it is issued.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.name}, {self.user})"
+
+    @property
+    def is_usable(self) -> bool:
+        return self.revoked_at is None and self.expires_at > timezone.now()
+
+    @property
+    def state(self) -> str:
+        if self.revoked_at is not None:
+            return "revoked"
+        return "active" if self.expires_at > timezone.now() else "expired"

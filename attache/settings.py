@@ -196,7 +196,43 @@ CELERY_TIMEZONE = TIME_ZONE
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.SessionAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "cooperation.api.schema.ApiAutoSchema",
+}
+
+# REST API v1 (cooperation/api) ----------------------------------------------------------
+API_TOKEN_DEFAULT_DAYS = env.int("API_TOKEN_DEFAULT_DAYS", default=90)
+API_TOKEN_MAX_DAYS = env.int("API_TOKEN_MAX_DAYS", default=365)
+API_TOKEN_TOUCH_SECONDS = env.int("API_TOKEN_TOUCH_SECONDS", default=60)
+if not 1 <= API_TOKEN_DEFAULT_DAYS <= API_TOKEN_MAX_DAYS:
+    raise ImproperlyConfigured("API_TOKEN_DEFAULT_DAYS must be between 1 and API_TOKEN_MAX_DAYS.")
+# Requests per token, per user (all tokens and sessions) and per address without credentials.
+API_THROTTLE_RATES = {
+    "token": env.str("API_THROTTLE_TOKEN", default="1200/min"),
+    "user": env.str("API_THROTTLE_USER", default="2400/min"),
+    "anon": env.str("API_THROTTLE_ANON", default="60/min"),
+}
+for _scope, _rate in API_THROTTLE_RATES.items():
+    _count, _, _period = _rate.partition("/")
+    if not _count.isdigit() or _period not in {"s", "sec", "m", "min", "h", "hour", "d", "day"}:
+        raise ImproperlyConfigured(f"API_THROTTLE_{_scope.upper()} must look like 1200/min, not {_rate!r}.")
+# Serves /bench/constant/ (a bare DRF view) for bench/bench_api.py; never in production.
+API_BENCHMARK_VIEWS = env.bool("API_BENCHMARK_VIEWS", default=False)
+if PRODUCTION and API_BENCHMARK_VIEWS:
+    raise ImproperlyConfigured("API_BENCHMARK_VIEWS must not be set when DJANGO_ENV=production.")
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Attaché API",
+    "DESCRIPTION": (
+        "Defence-cooperation records: posts, attachés, accreditations, relationships, areas, desks "
+        "and activities, scoped by your desks and clearance. Authenticate with `Authorization: Token <key>`."
+    ),
+    "VERSION": "1.0.0",
+    "SCHEMA_PATH_PREFIX": "/api/v1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {"CountryEnum": "django_countries.countries"},
 }
 
 # Audit history ------------------------------------------------------------------

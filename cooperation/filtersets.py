@@ -15,9 +15,19 @@ from django.contrib.postgres.search import SearchQuery
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from django_countries import countries
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 
-from cooperation.choices import ActivityKind, ActivityLevel, ActivityStatus, Classification
-from cooperation.models import Accreditation, Activity, Attache, CooperationArea, Relationship
+from cooperation.choices import (
+    AccreditationKind,
+    AccreditationStatus,
+    ActivityKind,
+    ActivityLevel,
+    ActivityStatus,
+    Classification,
+    Service,
+)
+from cooperation.models import Accreditation, Activity, Attache, CooperationArea, Desk, Post, Relationship
 
 CLASSIFICATION_CODES = [(member.code, member.label) for member in Classification]
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -44,23 +54,36 @@ def search_query(text: str) -> SearchQuery | None:
     return SearchQuery(" & ".join(terms), search_type="raw", config="simple")
 
 
+@extend_schema_field(OpenApiTypes.STR)
+class CodeMultipleChoiceFilter(django_filters.ModelMultipleChoiceFilter):
+    """Records by the code of a related row (e.g. area=education), repeatable."""
+
+
 class NumberInFilter(django_filters.BaseInFilter, django_filters.NumberFilter):
     pass
 
 
 class ActivityFilterSet(django_filters.FilterSet):
-    area = django_filters.ModelMultipleChoiceFilter(
-        field_name="area__code", to_field_name="code", queryset=CooperationArea.objects.all(), label="Area"
+    # distinct=False throughout: every filter follows a single-valued relation, so no row can
+    # repeat, and a DISTINCT would stop PostgreSQL from reading the pages off an index.
+    area = CodeMultipleChoiceFilter(
+        field_name="area__code",
+        to_field_name="code",
+        queryset=CooperationArea.objects.all(),
+        label="Area",
+        distinct=False,
     )
-    relationship = django_filters.ModelMultipleChoiceFilter(queryset=visible_relationships, label="Relationship")
+    relationship = django_filters.ModelMultipleChoiceFilter(
+        queryset=visible_relationships, label="Relationship", distinct=False
+    )
     country = django_filters.ChoiceFilter(
         choices=countries, method="filter_country", label="Partner country (either side)"
     )
-    status = django_filters.MultipleChoiceFilter(choices=ActivityStatus.choices)
-    kind = django_filters.MultipleChoiceFilter(choices=ActivityKind.choices)
-    level = django_filters.MultipleChoiceFilter(choices=ActivityLevel.choices)
+    status = django_filters.MultipleChoiceFilter(choices=ActivityStatus.choices, distinct=False)
+    kind = django_filters.MultipleChoiceFilter(choices=ActivityKind.choices, distinct=False)
+    level = django_filters.MultipleChoiceFilter(choices=ActivityLevel.choices, distinct=False)
     releasability = django_filters.MultipleChoiceFilter(
-        choices=CLASSIFICATION_CODES, method="filter_releasability", label="Releasability"
+        choices=CLASSIFICATION_CODES, method="filter_releasability", label="Releasability", distinct=False
     )
     start_date = django_filters.DateFromToRangeFilter(label="Start date between")
     end_date = django_filters.DateFromToRangeFilter(label="End date between")
@@ -90,3 +113,97 @@ class ActivityFilterSet(django_filters.FilterSet):
     def filter_q(self, queryset: QuerySet[Activity], name: str, value: str) -> QuerySet[Activity]:
         query = search_query(value)
         return queryset if query is None else queryset.filter(search_vector=query)
+
+
+def visible_desks(request: HttpRequest | None) -> QuerySet[Desk]:
+    return Desk.objects.visible_to(_user(request))
+
+
+def _either_side(queryset: QuerySet[Any], prefix: str, value: str) -> QuerySet[Any]:
+    return queryset.filter(Q(**{f"{prefix}state_a": value}) | Q(**{f"{prefix}state_b": value}))
+
+
+class PostFilterSet(django_filters.FilterSet):
+    sending_country = django_filters.ChoiceFilter(choices=countries)
+    host_country = django_filters.ChoiceFilter(choices=countries)
+    city = django_filters.CharFilter(lookup_expr="iexact")
+    q = django_filters.CharFilter(method="filter_q", label="Name or city contains", max_length=200)
+
+    class Meta:
+        model = Post
+        fields: list[str] = []
+
+    def filter_q(self, queryset: QuerySet[Post], name: str, value: str) -> QuerySet[Post]:
+        return queryset.filter(Q(name__icontains=value) | Q(city__icontains=value))
+
+
+class AttacheFilterSet(django_filters.FilterSet):
+    sending_country = django_filters.ChoiceFilter(choices=countries)
+    service = django_filters.MultipleChoiceFilter(choices=Service.choices, distinct=False)
+    q = django_filters.CharFilter(field_name="name", lookup_expr="icontains", label="Name contains", max_length=200)
+
+    class Meta:
+        model = Attache
+        fields: list[str] = []
+
+
+class AccreditationFilterSet(django_filters.FilterSet):
+    attache = django_filters.ModelChoiceFilter(queryset=Attache.objects.all())
+    post = django_filters.ModelChoiceFilter(queryset=Post.objects.all())
+    host_country = django_filters.ChoiceFilter(choices=countries)
+    relationship = django_filters.ModelMultipleChoiceFilter(queryset=visible_relationships, distinct=False)
+    country = django_filters.ChoiceFilter(
+        choices=countries, method="filter_country", label="Partner country (either side)"
+    )
+    kind = django_filters.ChoiceFilter(choices=AccreditationKind.choices)
+    status = django_filters.MultipleChoiceFilter(choices=AccreditationStatus.choices, distinct=False)
+    releasability = django_filters.MultipleChoiceFilter(
+        choices=CLASSIFICATION_CODES, method="filter_releasability", label="Releasability", distinct=False
+    )
+    requested_on = django_filters.DateFromToRangeFilter(label="Requested between")
+
+    class Meta:
+        model = Accreditation
+        fields: list[str] = []
+
+    def filter_country(self, queryset: QuerySet[Accreditation], name: str, value: str) -> QuerySet[Accreditation]:
+        return _either_side(queryset, "relationship__", value)
+
+    def filter_releasability(
+        self, queryset: QuerySet[Accreditation], name: str, value: list[str]
+    ) -> QuerySet[Accreditation]:
+        return queryset.filter(releasability__in=[Classification.from_code(code) for code in value])
+
+
+class RelationshipFilterSet(django_filters.FilterSet):
+    country = django_filters.ChoiceFilter(choices=countries, method="filter_country", label="Either state")
+    desk = django_filters.ModelChoiceFilter(queryset=visible_desks, field_name="desks", label="Desk")
+
+    class Meta:
+        model = Relationship
+        fields: list[str] = []
+
+    def filter_country(self, queryset: QuerySet[Relationship], name: str, value: str) -> QuerySet[Relationship]:
+        return _either_side(queryset, "", value)
+
+
+class CooperationAreaFilterSet(django_filters.FilterSet):
+    is_active = django_filters.BooleanFilter()
+
+    class Meta:
+        model = CooperationArea
+        fields: list[str] = []
+
+
+class DeskFilterSet(django_filters.FilterSet):
+    relationship = django_filters.ModelChoiceFilter(
+        queryset=visible_relationships, field_name="relationships", label="Covers relationship"
+    )
+    country = django_filters.ChoiceFilter(choices=countries, method="filter_country", label="Covers a state")
+
+    class Meta:
+        model = Desk
+        fields: list[str] = []
+
+    def filter_country(self, queryset: QuerySet[Desk], name: str, value: str) -> QuerySet[Desk]:
+        return _either_side(queryset, "relationships__", value).distinct()

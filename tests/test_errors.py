@@ -36,7 +36,7 @@ def test_unknown_page_is_a_friendly_404(client: Client) -> None:
 def test_unknown_api_url_is_a_json_404(client: Client) -> None:
     response = client.get("/api/v1/no-such-thing/")
     assert response.status_code == 404
-    assert response.json() == {"detail": "Not found."}
+    assert response.json() == {"detail": "No API endpoint at /api/v1/no-such-thing/."}
 
 
 @pytest.fixture

@@ -174,6 +174,8 @@ class Activity(models.Model):
         indexes = [
             models.Index(fields=["relationship", "start_date"], name="activity_rel_start_idx"),
             models.Index(fields=["start_date"], name="activity_start_idx"),
+            # API lists filtered by status, paged by start date (keyset on start_date, id).
+            models.Index(fields=["status", "start_date", "id"], name="activity_status_start_idx"),
             models.Index(fields=["updated_at", "id"], name="activity_updated_idx"),
             GinIndex(fields=["search_vector"], name="activity_search_idx"),
         ]

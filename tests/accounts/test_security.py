@@ -11,7 +11,7 @@ from django.test import Client, override_settings
 from django.urls import reverse
 
 from accounts.models import SecurityEvent, SecurityEventKind
-from accounts.services import user_deactivate
+from accounts.services import token_issue, user_deactivate
 from tests.conftest import World
 from tests.factories import UserFactory
 
@@ -102,10 +102,15 @@ def test_deactivating_a_user_ends_all_their_sessions_at_once(world: World) -> No
     other = Client()
     sign_in(other, "admin")
     assert Session.objects.count() == 3
+    token, _ = token_issue(user=world.officer_a, name="notebook", days=30)
     user_deactivate(actor=world.admin, user=world.officer_a)
     assert Session.objects.count() == 1
+    token.refresh_from_db()
+    assert token.revoked_at is not None
     event = SecurityEvent.objects.get(kind=SecurityEventKind.USER_DEACTIVATED)
-    assert event.detail == {"target": "officer_a", "sessions_ended": 2}
+    assert event.detail == {"target": "officer_a", "sessions_ended": 2, "tokens_revoked": 1}
+    revoked = SecurityEvent.objects.get(kind=SecurityEventKind.TOKEN_REVOKED)
+    assert (revoked.user, revoked.detail["owner"]) == (world.admin, "officer_a")
     assert other.get(reverse("admin:index")).status_code == 200
 
 

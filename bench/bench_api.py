@@ -1,0 +1,234 @@
+"""REST API v1 under load: gunicorn on 127.0.0.1 against the 1,000,000-activity database.
+
+Three ratios, measured side by side in one run:
+1. a filtered list, page of 100: requests per second ÷ those of a bare DRF view returning a
+   constant 100-item JSON on the same server (goal ≥ 0.5);
+2. median latency of a deep cursor page ÷ of the first page (goal ≤ 1.5);
+3. streamed CSV of every row: rows per second ÷ those of `COPY … TO STDOUT` (goal ≥ 0.25),
+   with the gunicorn worker's memory sampled throughout (flat: no growth with rows).
+
+The load generator is threads with keep-alive connections (http.client), in this process.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+CLIENTS = 8
+SECONDS = 15
+LIST_QUERY = "/api/v1/activities/?area=education&status=conducted&page_size=100"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def bench_token() -> str:
+    from accounts.models import User
+    from accounts.services import token_issue, user_create
+    from cooperation.choices import Classification
+
+    user = User.objects.filter(username="bench-api-client").first()
+    if user is None:
+        user, _ = user_create(
+            username="bench-api-client", role="api_client", clearance=Classification.RESTRICTED, validate=False
+        )
+    return token_issue(user=user, name="benchmark", days=1)[1]
+
+
+def start_server(port: int) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "API_BENCHMARK_VIEWS": "true",
+        "API_THROTTLE_TOKEN": "100000000/min",
+        "API_THROTTLE_USER": "100000000/min",
+        "API_THROTTLE_ANON": "100000000/min",
+        "LOG_LEVEL": "WARNING",
+    }
+    server = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
+        [sys.executable, "-m", "gunicorn", "attache.wsgi", "-b", f"127.0.0.1:{port}", "-w", "2", "--timeout", "600"],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            get(port, "/bench/constant/", {})
+            return server
+        except OSError:
+            time.sleep(0.3)
+    server.kill()
+    raise RuntimeError("gunicorn did not start")
+
+
+def get(port: int, path: str, headers: dict[str, str], conn: http.client.HTTPConnection | None = None) -> bytes:
+    connection = conn or http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+    connection.request("GET", path, headers=headers)
+    response = connection.getresponse()
+    body = response.read()
+    if response.status != 200:
+        raise RuntimeError(f"{path}: {response.status} {body[:200]!r}")
+    return body
+
+
+def requests_per_second(port: int, path: str, headers: dict[str, str]) -> float:
+    done = [0] * CLIENTS
+    stop = time.monotonic() + SECONDS
+
+    def run(index: int) -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        while time.monotonic() < stop:
+            get(port, path, headers, conn)
+            done[index] += 1
+        conn.close()
+
+    started = time.monotonic()
+    threads = [threading.Thread(target=run, args=(index,)) for index in range(CLIENTS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return sum(done) / (time.monotonic() - started)
+
+
+def median_latency(port: int, path: str, headers: dict[str, str], count: int = 60) -> float:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    get(port, path, headers, conn)  # warm
+    timings = []
+    for _ in range(count):
+        started = time.perf_counter()
+        get(port, path, headers, conn)
+        timings.append(time.perf_counter() - started)
+    conn.close()
+    return statistics.median(timings)
+
+
+def deep_cursor_path() -> tuple[str, int]:
+    from cooperation.api.pagination import encode_cursor
+    from cooperation.models import Activity
+
+    queryset = (
+        Activity.objects.alive().filter(area__code="education", status="conducted").order_by("-start_date", "-id")
+    )
+    total = queryset.count()
+    row = queryset.values("start_date", "id")[int(total * 0.9)]
+    cursor = encode_cursor({"o": "-start_date", "v": [row["start_date"], row["id"]]})
+    return f"{LIST_QUERY}&cursor={cursor}", int(total * 0.9 / 100)
+
+
+def worker_pids(master: int) -> list[int]:
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == master:
+                pids.append(int(entry.name))
+    return pids
+
+
+def rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def csv_rows_per_second(port: int, headers: dict[str, str], master: int) -> tuple[float, int, list[float]]:
+    samples: list[float] = []
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.is_set():
+            samples.append(max((rss_mib(pid) for pid in worker_pids(master)), default=0.0))
+            time.sleep(0.2)
+
+    sampler = threading.Thread(target=sample)
+    sampler.start()
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+    started = time.monotonic()
+    conn.request("GET", "/api/v1/activities/?format=csv&ordering=start_date", headers=headers)
+    response = conn.getresponse()
+    lines = 0
+    while chunk := response.read(1 << 20):
+        lines += chunk.count(b"\r\n")
+    elapsed = time.monotonic() - started
+    stop.set()
+    sampler.join()
+    conn.close()
+    rows = lines - 1  # the header
+    return rows / elapsed, rows, samples
+
+
+def copy_rows_per_second() -> tuple[float, int]:
+    from django.db import connection
+
+    class Sink:
+        lines = 0
+
+        def write(self, data: Any) -> int:
+            self.lines += data.count(b"\n") if isinstance(data, bytes) else data.count("\n")
+            return len(data)
+
+    sink = Sink()
+    started = time.monotonic()
+    with connection.cursor() as cursor:
+        cursor.copy_expert(
+            "COPY (SELECT * FROM cooperation_activity WHERE deleted_at IS NULL ORDER BY start_date, id) "
+            "TO STDOUT WITH (FORMAT csv, HEADER)",
+            sink,
+        )
+    elapsed = time.monotonic() - started
+    return (sink.lines - 1) / elapsed, sink.lines - 1
+
+
+def main() -> None:
+    headers = {"Authorization": f"Token {bench_token()}"}
+    port = free_port()
+    server = start_server(port)
+    try:
+        for path, extra in (("/bench/constant/", {}), (LIST_QUERY, headers)):
+            get(port, path, extra)  # warm both workers' code paths
+        constant_rps = requests_per_second(port, "/bench/constant/", {})
+        list_rps = requests_per_second(port, LIST_QUERY, headers)
+        print(f"filtered list (page of 100): {list_rps:.0f} req/s; bare DRF constant view: {constant_rps:.0f} req/s")
+        print(f"  ratio {list_rps / constant_rps:.2f} (goal >= 0.5)")
+
+        deep_path, page_number = deep_cursor_path()
+        first = median_latency(port, LIST_QUERY, headers)
+        deep = median_latency(port, deep_path, headers)
+        print(f"median latency: first page {first * 1000:.1f} ms, cursor page ~{page_number} {deep * 1000:.1f} ms")
+        print(f"  ratio {deep / first:.2f} (goal <= 1.5)")
+
+        copy_rps, copy_rows = copy_rows_per_second()
+        csv_rps, csv_rows, rss = csv_rows_per_second(port, headers, server.pid)
+        print(
+            f"CSV: {csv_rows:,} rows at {csv_rps:,.0f} rows/s; "
+            f"COPY TO STDOUT: {copy_rows:,} rows at {copy_rps:,.0f} rows/s"
+        )
+        print(f"  ratio {csv_rps / copy_rps:.2f} (goal >= 0.25)")
+        if rss:
+            quarter = max(1, len(rss) // 4)
+            print(
+                f"  worker RSS during the stream: first quarter max {max(rss[:quarter]):.0f} MiB, "
+                f"last quarter max {max(rss[-quarter:]):.0f} MiB, overall max {max(rss):.0f} MiB ({len(rss)} samples)"
+            )
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)

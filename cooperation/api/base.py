@@ -1,0 +1,187 @@
+"""What every API view shares: authentication, throttling, errors as JSON, keyset
+pages, ETags with If-None-Match, and streamed CSV on lists.
+
+An endpoint that is not a viewset (e.g. a report) should subclass `ApiView`, which
+carries the same policies.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import django_filters
+from django.core.exceptions import FieldDoesNotExist
+from django.db import connection, models
+from django.http import HttpResponseNotModified
+from django_filters.rest_framework import DjangoFilterBackend
+from rest_framework import exceptions, viewsets
+from rest_framework.authentication import SessionAuthentication
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.renderers import JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from accounts.authentication import TokenAuthentication
+from cooperation.api import csv
+from cooperation.api.conditional import content_etag, none_match
+from cooperation.api.errors import api_exception_handler
+from cooperation.api.pagination import KeysetPagination
+from cooperation.api.permissions import WritesByDeskOfficersAndAdmins
+from cooperation.api.throttling import AnonRateThrottle, TokenRateThrottle, UserRateThrottle
+
+
+class FilterBackend(DjangoFilterBackend):
+    """The shared FilterSets, minus parameters a view handles itself (e.g. `updated_since`).
+
+    Stricter than an HTML form: an empty value, or a boolean other than true/false, is an
+    error here rather than "no filter", as the OpenAPI schema says.
+    """
+
+    def get_filterset_kwargs(self, request: Request, queryset: Any, view: Any) -> dict[str, Any]:
+        kwargs: dict[str, Any] = super().get_filterset_kwargs(request, queryset, view)
+        handled = getattr(view, "filter_params_handled_by_view", ())
+        data = kwargs["data"].copy()
+        for name in handled:
+            data.pop(name, None)
+        kwargs["data"] = data
+        filterset_class = self.get_filterset_class(view, queryset)
+        if filterset_class is not None:
+            self._check_values(request, filterset_class, handled)
+        return kwargs
+
+    @staticmethod
+    def _check_values(request: Request, filterset_class: Any, handled: Any) -> None:
+        errors: dict[str, list[str]] = {}
+        for name, field_filter in filterset_class.base_filters.items():
+            # The field *class*: building `.field` on a base filter would cache it, with its
+            # choices evaluated for no user, in every FilterSet made afterwards.
+            suffixes = getattr(getattr(field_filter.field_class, "widget", None), "suffixes", None)
+            params = [f"{name}_{suffix}" if suffix else name for suffix in suffixes] if suffixes else [name]
+            for param in params:
+                for value in request.query_params.getlist(param):
+                    if value == "":
+                        errors.setdefault(param, []).append("This may not be empty: leave the parameter out.")
+                    elif isinstance(field_filter, django_filters.BooleanFilter) and value.lower() not in (
+                        "true",
+                        "false",
+                    ):
+                        errors.setdefault(param, []).append("Must be true or false.")
+                    elif (bounds := _integer_bounds(filterset_class, field_filter)) and not _integer_within(
+                        value, bounds
+                    ):
+                        errors.setdefault(param, []).append(f"Must be a whole number from {bounds[0]} to {bounds[1]}.")
+        for name in handled:
+            if request.query_params.get(name) == "":
+                errors.setdefault(name, []).append("This may not be empty: leave the parameter out.")
+        if errors:
+            raise exceptions.ValidationError(errors)
+
+
+class JsonErrors:
+    """Errors as JSON (see cooperation/api/errors.py) whatever format the request asked for."""
+
+    def get_exception_handler(self) -> Any:
+        return api_exception_handler
+
+    def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
+        if isinstance(response, Response) and response.status_code >= 400:
+            request.accepted_renderer = JSONRenderer()
+            request.accepted_media_type = JSONRenderer.media_type
+        return super().finalize_response(request, response, *args, **kwargs)  # type: ignore[misc]
+
+
+def _integer_bounds(filterset_class: Any, field_filter: Any) -> tuple[int, int] | None:
+    """The range of the integer column a number filter compares with, or None."""
+    if not isinstance(field_filter, django_filters.NumberFilter | django_filters.RangeFilter):
+        return None
+    model = filterset_class._meta.model
+    try:
+        *relations, last = field_filter.field_name.split("__")
+        for name in relations:
+            model = model._meta.get_field(name).related_model
+        field = model._meta.get_field(last)
+    except (FieldDoesNotExist, AttributeError):
+        return None
+    if not isinstance(field, models.IntegerField):
+        return None
+    low, high = connection.ops.integer_field_range(field.get_internal_type())
+    return int(low), int(high)
+
+
+def _integer_within(value: str, bounds: tuple[int, int]) -> bool:
+    digits = value[1:] if value.startswith("-") else value
+    return digits.isascii() and digits.isdigit() and bounds[0] <= int(value) <= bounds[1]
+
+
+def check_present_not_empty(request: Request, *names: str) -> None:
+    errors = {
+        name: ["This may not be empty: leave the parameter out."]
+        for name in names
+        if request.query_params.get(name) == ""
+    }
+    if errors:
+        raise exceptions.ValidationError(errors)
+
+
+class ApiPolicies(JsonErrors):
+    authentication_classes: Any = [TokenAuthentication, SessionAuthentication]
+    permission_classes: Any = [IsAuthenticated, WritesByDeskOfficersAndAdmins]
+    throttle_classes: Any = [TokenRateThrottle, UserRateThrottle, AnonRateThrottle]
+    renderer_classes: Any = [JSONRenderer]
+    metadata_class: Any = None  # OPTIONS answers 405 like any other method an endpoint lacks
+
+    def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
+        response = super().finalize_response(request, response, *args, **kwargs)
+        if request.method in ("GET", "HEAD") and isinstance(response, Response) and response.status_code == 200:
+            response.render()
+            etag = response.get("ETag") or content_etag(response.content)
+            response["ETag"] = etag
+            if none_match(request, etag):
+                not_modified = HttpResponseNotModified()
+                not_modified["ETag"] = etag
+                return not_modified
+        return response
+
+
+class ApiView(ApiPolicies, APIView):
+    pass
+
+
+class ApiViewSet(ApiPolicies, viewsets.GenericViewSet):
+    """A list and detail endpoint; subclasses declare queryset, serializer, filterset,
+    `orderings`/`default_ordering` and `csv_columns`."""
+
+    filter_backends = [FilterBackend]
+    pagination_class = KeysetPagination
+    orderings: dict[str, tuple[str, ...]] = {"id": ()}
+    default_ordering = "id"
+    csv_columns: list[csv.Column] = []
+    csv_filename = "export"
+
+    def get_renderers(self) -> list[Any]:
+        # No action: a method the endpoint lacks, which must answer 405 whatever ?format says.
+        if self.action in ("list", None):
+            return [JSONRenderer(), csv.CsvRenderer()]
+        return [JSONRenderer()]
+
+    def wants_csv(self) -> bool:
+        renderer = getattr(self.request, "accepted_renderer", None)
+        return isinstance(renderer, csv.CsvRenderer)
+
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Any:
+        check_present_not_empty(request, "format", "ordering", "cursor", "page_size")
+        queryset = self.filter_queryset(self.get_queryset())
+        if self.wants_csv():
+            self.paginator.page_size(request)  # type: ignore[union-attr]  # validated, though CSV has no pages
+            ordering = self.paginator.ordering(request, self)  # type: ignore[union-attr]
+            order = [f"-{path}" if ordering.descending else path for path in ordering.paths]
+            lines = csv.stream_rows(queryset.order_by(*order), self.csv_columns, request.user)
+            return csv.csv_response(lines, self.csv_filename)
+        page = self.paginate_queryset(queryset)
+        serializer = self.get_serializer(page, many=True)
+        return self.get_paginated_response(serializer.data)
+
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        instance = self.get_object()
+        return Response(self.get_serializer(instance).data)

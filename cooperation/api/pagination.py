@@ -1,0 +1,265 @@
+"""Keyset ("cursor") pagination: `{"next", "previous", "results"}`, up to 500 a page.
+
+A cursor is an opaque, URL-safe encoding of the position after (or before) the last row
+sent — the values of the ordering columns and the primary key — so a deep page costs the
+same as the first (an index range scan, never an OFFSET), and rows written meanwhile
+neither shift nor repeat the pages that follow.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import dataclasses
+import datetime
+import json
+from collections.abc import Sequence
+from typing import Any
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.serializers.json import DjangoJSONEncoder
+from django.db import models
+from django.db.models import F, Q
+from django.db.models.expressions import Expression
+from rest_framework import exceptions
+from rest_framework.pagination import BasePagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.utils.urls import remove_query_param, replace_query_param
+
+DEFAULT_PAGE_SIZE = 100
+MAX_PAGE_SIZE = 500
+
+
+class RowCompare(Expression):
+    """`(a, b, …) > (x, y, …)` (or `<`): a row comparison PostgreSQL answers from a
+    multi-column index as a range, unlike the equivalent chain of ORs."""
+
+    output_field = models.BooleanField()
+    conditional = True
+
+    def __init__(self, columns: Sequence[Any], values: Sequence[Any], *, greater: bool):
+        super().__init__()
+        self.columns = list(columns)
+        self.values = list(values)
+        self.greater = greater
+
+    def get_source_expressions(self) -> list[Any]:
+        return [*self.columns, *self.values]
+
+    def set_source_expressions(self, exprs: Any) -> None:
+        self.columns, self.values = exprs[: len(self.columns)], exprs[len(self.columns) :]
+
+    def resolve_expression(self, *args: Any, **kwargs: Any) -> RowCompare:
+        clone = self.copy()
+        clone.columns = [column.resolve_expression(*args, **kwargs) for column in self.columns]
+        clone.values = [
+            (
+                value if hasattr(value, "resolve_expression") else models.Value(value, output_field=column.output_field)
+            ).resolve_expression(*args, **kwargs)
+            for column, value in zip(clone.columns, self.values, strict=True)
+        ]
+        return clone
+
+    def as_sql(self, compiler: Any, connection: Any) -> Any:
+        left, right, params = [], [], []
+        for column in self.columns:
+            sql, column_params = compiler.compile(column)
+            left.append(sql)
+            params.extend(column_params)
+        for value in self.values:
+            sql, value_params = compiler.compile(value)
+            right.append(sql)
+            params.extend(value_params)
+        operator = ">" if self.greater else "<"
+        return f"({', '.join(left)}) {operator} ({', '.join(right)})", params
+
+
+@dataclasses.dataclass(frozen=True)
+class Ordering:
+    name: str  # as the client writes it: "start_date" or "-start_date"
+    paths: tuple[str, ...]  # ORM paths, the primary key last
+    descending: bool
+
+
+class _CursorEncoder(DjangoJSONEncoder):
+    def default(self, o: Any) -> Any:
+        if isinstance(o, datetime.datetime):
+            return o.isoformat()  # every microsecond: DjangoJSONEncoder keeps only milliseconds
+        return super().default(o)
+
+
+def encode_cursor(payload: dict[str, Any]) -> str:
+    raw = json.dumps(payload, cls=_CursorEncoder, separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> dict[str, Any]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        payload = json.loads(raw)
+    except (binascii.Error, ValueError, UnicodeDecodeError):
+        payload = None
+    if not isinstance(payload, dict):
+        raise exceptions.ValidationError({"cursor": ["Invalid cursor: use the next or previous link as given."]})
+    return payload
+
+
+def _field_at(model: type[models.Model], path: str) -> models.Field[Any, Any]:
+    *relations, last = path.split("__")
+    for name in relations:
+        model = model._meta.get_field(name).related_model  # type: ignore[assignment]
+    field = model._meta.pk if last == "pk" else model._meta.get_field(last)
+    assert isinstance(field, models.Field)
+    return field
+
+
+class KeysetPagination(BasePagination):
+    """Views declare `orderings = {"start_date": ("start_date",), …}` and `default_ordering`."""
+
+    page_size_query_param = "page_size"
+    cursor_query_param = "cursor"
+    ordering_query_param = "ordering"
+
+    def __init__(self) -> None:
+        self.next: str | None = None
+        self.previous: str | None = None
+
+    # Request parsing ---------------------------------------------------------------
+
+    def page_size(self, request: Request) -> int:
+        raw = request.query_params.get(self.page_size_query_param)
+        if raw is None:
+            return DEFAULT_PAGE_SIZE
+        if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE_SIZE:
+            raise exceptions.ValidationError(
+                {self.page_size_query_param: [f"Ensure this is a whole number from 1 to {MAX_PAGE_SIZE}."]}
+            )
+        return int(raw)
+
+    def ordering(self, request: Request, view: Any) -> Ordering:
+        orderings: dict[str, tuple[str, ...]] = view.orderings
+        name = request.query_params.get(self.ordering_query_param) or view.default_ordering
+        paths = orderings.get(name.removeprefix("-"))
+        if paths is None:
+            choices = ", ".join(f"{key}, -{key}" for key in orderings)
+            raise exceptions.ValidationError({self.ordering_query_param: [f"Choose one of: {choices}."]})
+        return Ordering(name=name, paths=(*paths, "pk"), descending=name.startswith("-"))
+
+    def position(
+        self, request: Request, model: type[models.Model], ordering: Ordering
+    ) -> tuple[list[Any], bool] | None:
+        """(values after/before which to start, backwards?) from the cursor, or None on page one."""
+        cursor = request.query_params.get(self.cursor_query_param)
+        if cursor is None:
+            return None
+        payload = decode_cursor(cursor)
+        values, backwards = payload.get("v"), payload.get("r", False)
+        if payload.get("o") != ordering.name:
+            raise exceptions.ValidationError(
+                {self.cursor_query_param: ["This cursor belongs to another ordering: use the links as given."]}
+            )
+        if not isinstance(values, list) or len(values) != len(ordering.paths) or not isinstance(backwards, bool):
+            raise exceptions.ValidationError({self.cursor_query_param: ["Invalid cursor."]})
+        try:
+            typed = [
+                _field_at(model, path).to_python(value) for path, value in zip(ordering.paths, values, strict=True)
+            ]
+        except (DjangoValidationError, TypeError, ValueError):
+            raise exceptions.ValidationError({self.cursor_query_param: ["Invalid cursor."]}) from None
+        if any(value is None for value in typed):
+            raise exceptions.ValidationError({self.cursor_query_param: ["Invalid cursor."]})
+        return typed, backwards
+
+    # Paging --------------------------------------------------------------------------
+
+    def paginate_queryset(self, queryset: Any, request: Request, view: Any = None) -> list[Any]:
+        size = self.page_size(request)
+        ordering = self.ordering(request, view)
+        position = self.position(request, queryset.model, ordering)
+        backwards = bool(position and position[1])
+        descending = ordering.descending != backwards
+        columns = [F(path) for path in ordering.paths]
+        if position is not None:
+            queryset = queryset.filter(RowCompare(columns, position[0], greater=not descending))
+            # A plain bound on the leading column lets PostgreSQL use a single-column index too.
+            lead = ordering.paths[0]
+            queryset = queryset.filter(Q(**{f"{lead}__{'lte' if descending else 'gte'}": position[0][0]}))
+        order = [F(path).desc() if descending else F(path).asc() for path in ordering.paths]
+        rows = list(queryset.order_by(*order)[: size + 1])
+        more = len(rows) > size
+        rows = rows[:size]
+        if backwards:
+            rows.reverse()
+        self._links(request, ordering, rows, more=more, backwards=backwards, started=position is not None)
+        return rows
+
+    def _key(self, row: Any, ordering: Ordering) -> list[Any]:
+        values = []
+        for path in ordering.paths:
+            value = row
+            for part in path.split("__"):
+                value = getattr(value, part)
+            values.append(value)
+        return values
+
+    def _link(self, request: Request, payload: dict[str, Any]) -> str:
+        url = request.build_absolute_uri()
+        return replace_query_param(url, self.cursor_query_param, encode_cursor(payload))
+
+    def _links(
+        self, request: Request, ordering: Ordering, rows: list[Any], *, more: bool, backwards: bool, started: bool
+    ) -> None:
+        self.next = self.previous = None
+        if not rows:
+            if started and backwards:
+                self.next = remove_query_param(request.build_absolute_uri(), self.cursor_query_param)
+            return
+        has_next = more if not backwards else True
+        has_previous = more if backwards else started
+        if has_next:
+            self.next = self._link(request, {"o": ordering.name, "v": self._key(rows[-1], ordering)})
+        if has_previous:
+            self.previous = self._link(request, {"o": ordering.name, "v": self._key(rows[0], ordering), "r": True})
+
+    def set_links(self, next_url: str | None, previous_url: str | None) -> None:
+        self.next, self.previous = next_url, previous_url
+
+    def get_paginated_response(self, data: Any) -> Response:
+        return Response({"next": self.next, "previous": self.previous, "results": data})
+
+    # Schema --------------------------------------------------------------------------
+
+    def get_paginated_response_schema(self, schema: dict[str, Any]) -> dict[str, Any]:
+        link = {"type": "string", "format": "uri", "nullable": True}
+        return {
+            "type": "object",
+            "required": ["next", "previous", "results"],
+            "properties": {"next": link, "previous": link, "results": schema},
+        }
+
+    def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
+        choices = [prefix + name for name in view.orderings for prefix in ("", "-")]
+        return [
+            {
+                "name": self.cursor_query_param,
+                "in": "query",
+                "required": False,
+                "description": "Opaque position from a `next` or `previous` link.",
+                "schema": {"type": "string"},
+            },
+            {
+                "name": self.page_size_query_param,
+                "in": "query",
+                "required": False,
+                "description": f"Results per page (default {DEFAULT_PAGE_SIZE}).",
+                "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE_SIZE},
+            },
+            {
+                "name": self.ordering_query_param,
+                "in": "query",
+                "required": False,
+                "description": f"Order of the results (default `{view.default_ordering}`); `-` for descending.",
+                "schema": {"type": "string", "enum": choices},
+            },
+        ]

@@ -1,0 +1,54 @@
+"""/api/v1/: the resources, the OpenAPI schema and the Swagger UI (assets from the sidecar
+package, no CDN). Every route here is in the role × method matrix of tests/api/test_permissions.py.
+
+To add a read-only report such as /api/v1/intensity/: an `ApiView` subclass (cooperation/api/base.py)
+with a `get`, a `path("intensity/", …, name="intensity")` below, and its row in MATRIX.
+"""
+
+from django.urls import path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import SimpleRouter
+
+from cooperation.api import views
+from cooperation.api.base import JsonErrors
+from cooperation.api.errors import not_found
+from cooperation.api.throttling import AnonRateThrottle, TokenRateThrottle, UserRateThrottle
+
+app_name = "api"
+
+router = SimpleRouter()
+router.register("posts", views.PostViewSet, basename="post")
+router.register("attaches", views.AttacheViewSet, basename="attache")
+router.register("accreditations", views.AccreditationViewSet, basename="accreditation")
+router.register("relationships", views.RelationshipViewSet, basename="relationship")
+router.register("areas", views.CooperationAreaViewSet, basename="area")
+router.register("desks", views.DeskViewSet, basename="desk")
+router.register("activities", views.ActivityViewSet, basename="activity")
+
+THROTTLES = [TokenRateThrottle, UserRateThrottle, AnonRateThrottle]
+
+
+class SchemaView(JsonErrors, SpectacularAPIView):
+    pass
+
+
+class DocsView(JsonErrors, SpectacularSwaggerView):
+    pass
+
+
+urlpatterns = [
+    *router.urls,
+    path(
+        "schema/",
+        SchemaView.as_view(throttle_classes=THROTTLES, authentication_classes=[], permission_classes=[]),
+        name="schema",
+    ),
+    path(
+        "docs/",
+        DocsView.as_view(
+            url_name="api:schema", throttle_classes=THROTTLES, authentication_classes=[], permission_classes=[]
+        ),
+        name="docs",
+    ),
+    re_path(r"^(?P<path>.*)$", not_found, name="not-found"),
+]

@@ -1,0 +1,37 @@
+"""The change feed behind the API's incremental sync (`updated_since`).
+
+One row per activity that ever existed, stamped by the database when the transaction
+that last changed the activity commits: `changed_at` strictly increases from one
+committing transaction to the next and is equal within one. Triggers in migration 0004
+keep it, so bulk writes (COPY, INSERT … SELECT, QuerySet.update) are covered like single
+saves; the application never writes it. See docs/decisions.md, "Incremental sync".
+"""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class ActivityChange(models.Model):
+    activity = models.OneToOneField(
+        "cooperation.Activity",
+        primary_key=True,
+        on_delete=models.DO_NOTHING,
+        db_constraint=False,  # the row outlives a hard-deleted activity as its tombstone
+        related_name="change",
+    )
+    # NULL only inside the writing transaction, until its commit stamps it.
+    changed_at = models.DateTimeField(null=True, editable=False)
+    # The activity row itself is gone (hard delete); soft deletes keep the row.
+    purged = models.BooleanField(default=False, editable=False)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["changed_at", "activity"], name="activitychange_feed_idx"),
+            models.Index(
+                fields=["activity"], condition=models.Q(changed_at__isnull=True), name="activitychange_pending_idx"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"activity {self.activity_id} changed at {self.changed_at}"
