@@ -16,8 +16,15 @@ from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from django_countries import countries
 
-from cooperation.choices import ActivityKind, ActivityLevel, ActivityStatus, Classification
-from cooperation.models import Accreditation, Activity, Attache, CooperationArea, Relationship
+from cooperation.choices import (
+    AccreditationKind,
+    AccreditationStatus,
+    ActivityKind,
+    ActivityLevel,
+    ActivityStatus,
+    Classification,
+)
+from cooperation.models import Accreditation, Activity, Attache, CooperationArea, Post, Relationship
 
 CLASSIFICATION_CODES = [(member.code, member.label) for member in Classification]
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -90,3 +97,47 @@ class ActivityFilterSet(django_filters.FilterSet):
     def filter_q(self, queryset: QuerySet[Activity], name: str, value: str) -> QuerySet[Activity]:
         query = search_query(value)
         return queryset if query is None else queryset.filter(search_vector=query)
+
+
+class AccreditationFilterSet(django_filters.FilterSet):
+    status = django_filters.MultipleChoiceFilter(choices=AccreditationStatus.choices)
+    kind = django_filters.MultipleChoiceFilter(choices=AccreditationKind.choices)
+    host_country = django_filters.ChoiceFilter(choices=countries, label="Host country")
+    relationship = django_filters.ModelMultipleChoiceFilter(queryset=visible_relationships, label="Relationship")
+    attache = django_filters.ModelChoiceFilter(queryset=Attache.objects.all(), label="Attaché")
+    post = django_filters.ModelChoiceFilter(queryset=Post.objects.all(), label="Post")
+    releasability = django_filters.MultipleChoiceFilter(
+        choices=CLASSIFICATION_CODES, method="filter_releasability", label="Releasability"
+    )
+    requested_on = django_filters.DateFromToRangeFilter(label="Requested between")
+    agrement_on = django_filters.DateFromToRangeFilter(label="Agrément granted between")
+    accredited_on = django_filters.DateFromToRangeFilter(label="Accredited between")
+    ended_on = django_filters.DateFromToRangeFilter(label="Ended between")
+    refused_on = django_filters.DateFromToRangeFilter(label="Refused between")
+    withdrawn_on = django_filters.DateFromToRangeFilter(label="Withdrawn between")
+    q = django_filters.CharFilter(method="filter_q", label="Search", max_length=200)
+    created_by = django_filters.NumberFilter(field_name="created_by_id", label="Created by (user id)")
+    updated_by = django_filters.NumberFilter(field_name="updated_by_id", label="Updated by (user id)")
+    created_at = django_filters.IsoDateTimeFromToRangeFilter(label="Created between")
+    updated_since = django_filters.IsoDateTimeFilter(field_name="updated_at", lookup_expr="gt", label="Changed after")
+    id = NumberInFilter(field_name="id", label="Ids (comma separated)")
+
+    class Meta:
+        model = Accreditation
+        fields: list[str] = []
+
+    def filter_releasability(
+        self, queryset: QuerySet[Accreditation], name: str, value: list[str]
+    ) -> QuerySet[Accreditation]:
+        return queryset.filter(releasability__in=[Classification.from_code(code) for code in value])
+
+    def filter_q(self, queryset: QuerySet[Accreditation], name: str, value: str) -> QuerySet[Accreditation]:
+        """Every word must appear in the attaché's name, rank, the post or the notes."""
+        for word in _WORD.findall(value)[:10]:
+            queryset = queryset.filter(
+                Q(attache__name__icontains=word)
+                | Q(attache__rank__icontains=word)
+                | Q(post__name__icontains=word)
+                | Q(notes__icontains=word)
+            )
+        return queryset
