@@ -8,6 +8,7 @@ from typing import Any
 
 from django.apps import apps
 from django.db import models
+from django.utils.text import capfirst
 from pghistory.models import Events
 
 # Bookkeeping columns that change on every write; the history shows them only through
@@ -108,7 +109,7 @@ def describe_changes(model: type[models.Model], changes: dict[str, tuple[Any, An
         return value
 
     return [
-        (str(fields[name].verbose_name), display(name, then), display(name, now))
+        (capfirst(str(fields[name].verbose_name)), display(name, then), display(name, now))
         for name, (then, now) in sorted(changes.items())
     ]
 
