@@ -177,6 +177,8 @@ def read_import_file(data: bytes) -> ImportFile:
         return read_xlsx(data)
     if data.startswith(_OLE):
         raise ImportFileError("Old Excel files (.xls) cannot be read: save the sheet as .xlsx or CSV UTF-8.")
+    if b"\x00" in data[:8192] and not data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        raise ImportFileError("This is not a CSV or XLSX file.")
     return read_csv(data)
 
 
