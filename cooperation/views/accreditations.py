@@ -34,10 +34,7 @@ class AccreditationListView(WorkspaceAccess, View):
         filterset = AccreditationFilterSet(request.GET, queryset=queryset, request=request)
         valid = filterset.is_valid()
         filterset.form.fields["relationship"].widget.attrs["size"] = 3
-        filterset.form.fields["host_country"].choices = [
-            ("", "Any country"),
-            *list(filterset.form.fields["host_country"].choices)[1:],
-        ]
+        filterset.form.fields["host_country"].empty_label = "Any country"
         table = AccreditationTable(filterset.qs if valid else Accreditation.objects.none())
         RequestConfig(request, paginate={"per_page": per_page(request)}).configure(table)
         return render(

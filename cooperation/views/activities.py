@@ -51,11 +51,12 @@ def activity_filterset(request: HttpRequest) -> ActivityFilterSet:
         field = fields[name]
         field.widget = forms.CheckboxSelectMultiple(attrs={"class": "form-check-input"})
         field.widget.choices = field.choices
-    fields["country"].choices = [("", "Any country"), *list(fields["country"].choices)[1:]]
+    fields["country"].empty_label = "Any country"
     for widget in fields["start_date"].widget.widgets:
         widget.input_type = "date"
     fields["start_date"].label = "Start date"
-    fields["q"].widget.attrs.update({"placeholder": "Title, place, counterpart…", "type": "search"})
+    fields["q"].widget.input_type = "search"
+    fields["q"].widget.attrs["placeholder"] = "Title, place, counterpart…"
     fields["relationship"].widget.attrs["size"] = 4
     fields["kind"].widget.attrs["size"] = 4
     return filterset
