@@ -85,7 +85,8 @@ class ActivityListView(WorkspaceAccess, View):
         htmx = getattr(request, "htmx", None)
         partial = bool(htmx) and not htmx.boosted  # type: ignore[union-attr]
         template = "workspace/_activity_results.html" if partial else "workspace/activity_list.html"
-        return render(request, template, context, status=200 if valid else 400)
+        # htmx swaps only successful answers; the partial says itself that a filter is wrong.
+        return render(request, template, context, status=200 if valid or partial else 400)
 
 
 class ActivityExportView(WorkspaceAccess, View):

@@ -142,3 +142,20 @@ def test_attache_timeline_shows_resident_and_concurrent_accreditations_they_may_
     assert "Ukraine · resident · accredited" in content and "Belarus · concurrent · accredited" in content
     officer = signed_in(world.officer_a).get(url).content.decode()
     assert "Belarus · concurrent" in officer and "Ukraine · resident" not in officer  # UA is not on desk A
+
+
+def test_list_query_count_does_not_grow_with_rows(world: World, django_assert_max_num_queries: Any) -> None:
+    client = signed_in(world.manager)
+    url = reverse("workspace:accreditation_list")
+    client.get(url)
+    with django_assert_max_num_queries(8):
+        empty = client.get(url).content.decode()
+    for index in range(30):
+        AccreditationFactory(
+            attache=AttacheFactory(name=f"Attaché {index:02d}", sending_country="US"),
+            post=PostFactory(sending_country="US", host_country="BY", city="Minsk"),
+        )
+    with django_assert_max_num_queries(8):
+        many = client.get(url, {"per_page": 50}).content.decode()
+    assert "<strong>0</strong> accreditations" in empty
+    assert "<strong>30</strong> accreditations" in many and "Attaché 29" in many

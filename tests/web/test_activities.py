@@ -89,8 +89,14 @@ def test_list_shows_total_filters_and_keeps_the_filter_state_in_the_url(world: W
     assert "Planned demining visit" not in content and "a internal" not in content
     assert "<strong>1</strong> activity" in content
     # The form shows the state the URL carries, so the link reproduces the view.
-    assert 'value="demining" class="form-check-input" id="id_area_' in content or 'value="demining"' in content
-    assert "checked" in content
+    assert '<input type="checkbox" name="area" value="demining" class="form-check-input" id="id_area_2" checked>' in (
+        content
+    )
+    assert (
+        '<input type="checkbox" name="status" value="conducted" class="form-check-input" id="id_status_2" checked>'
+        in (content)
+    )
+    assert 'value="planned" class="form-check-input" id="id_status_0" checked' not in content
     assert 'href="/activities/export.csv?area=demining&amp;status=conducted"' in content
 
 
@@ -135,6 +141,9 @@ def test_htmx_requests_get_only_the_results(world: World) -> None:
     client = signed_in(world.officer_a)
     partial = client.get(LIST, {"q": "public"}, headers={"HX-Request": "true"}).content.decode()
     assert "a public" in partial and "<html" not in partial and "activity-filters" not in partial
+    # htmx swaps only 2xx answers: an invalid filter still comes back as 200 with its message.
+    invalid = client.get(LIST, {"start_date_after": "x"}, headers={"HX-Request": "true"})
+    assert invalid.status_code == 200 and "Some filters are not valid" in invalid.content.decode()
     full = client.get(LIST, {"q": "public"}).content.decode()
     assert "<html" in full and 'hx-get="/activities/"' in full
 
