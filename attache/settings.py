@@ -179,6 +179,9 @@ MEDIA_ROOT = env.path("MEDIA_ROOT", default=str(VAR_DIR / "media"))
 # Bulk import limits: a bigger file or more rows is refused with a clear message.
 IMPORT_MAX_BYTES = env.int("IMPORT_MAX_BYTES", default=20 * 1024 * 1024)
 IMPORT_MAX_ROWS = env.int("IMPORT_MAX_ROWS", default=100_000)
+for _name in ("IMPORT_MAX_BYTES", "IMPORT_MAX_ROWS"):
+    if vars()[_name] < 1:
+        raise ImproperlyConfigured(f"{_name} must be 1 or more.")
 
 # Cache and e-mail ----------------------------------------------------------
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}

@@ -540,19 +540,19 @@ _STAGING_COLUMNS = ("existing_id", *_WRITTEN, "external_ref")
 
 
 def _copy_rows(plan: _Plan) -> io.StringIO:
+    """COPY input for the staging table: new rows without an id, changed rows with theirs."""
     buffer = io.StringIO()
     write: Callable[[Iterable[Any]], Any] = csv.writer(buffer).writerow
     null = "\\N"
-    for existing_id, items in ((None, plan.creates), (True, plan.updates)):
-        for item in items:
-            values = item.values
-            write(
-                [
-                    item.existing["id"] if existing_id and item.existing else null,
-                    *(null if values[name] is None else values[name] for name in _WRITTEN),
-                    item.ref,
-                ]
-            )
+    for item in (*plan.creates, *plan.updates):
+        values = item.values
+        write(
+            [
+                item.existing["id"] if item.existing is not None else null,
+                *(null if values[name] is None else values[name] for name in _WRITTEN),
+                item.ref,
+            ]
+        )
     buffer.seek(0)
     return buffer
 
