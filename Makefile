@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/attache
 PYTEST_ARGS ?=
 
-.PHONY: run test install lint typecheck migrations-check check-db bench restore-drill clean
+.PHONY: run test install lint typecheck migrations-check check-db bench restore-drill clean browser-deps
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -32,8 +32,13 @@ run: install
 ## test: lint, types, migrations and the whole suite against PostgreSQL at DATABASE_URL
 test: export DATABASE_URL := $(or $(DATABASE_URL),$(TEST_DATABASE_URL))
 test: export DJANGO_ENV := test
-test: install check-db lint typecheck migrations-check
+test: install browser-deps check-db lint typecheck migrations-check
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+# The browser tests drive Debian's chromium through Playwright (never `playwright install`).
+browser-deps:
+	@command -v chromium >/dev/null 2>&1 || { echo "Installing Debian's chromium for the browser tests…"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 check-db: $(VENV)/.installed
 	@$(PY) scripts/check_database.py

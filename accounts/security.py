@@ -7,6 +7,7 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import AnonymousUser
 from django.http import HttpRequest
 
 from accounts.models import SecurityEvent, SecurityEventKind, UserSession
@@ -18,17 +19,16 @@ def record_security_event(
     kind: SecurityEventKind | str,
     success: bool,
     request: HttpRequest | None = None,
-    user: AbstractBaseUser | None = None,
+    user: AbstractBaseUser | AnonymousUser | None = None,
     username: str = "",
     **detail: Any,
 ) -> SecurityEvent:
-    if user is not None and not getattr(user, "is_authenticated", False):
-        user = None
+    known = user if user is not None and user.is_authenticated else None
     return SecurityEvent.objects.create(
         kind=kind,
         success=success,
-        user_id=getattr(user, "pk", None),
-        username=(username or (user.get_username() if user is not None else ""))[:150],
+        user_id=getattr(known, "pk", None),
+        username=(username or (known.get_username() if known is not None else ""))[:150],
         ip=client_ip(request) if request is not None else None,
         path=(request.get_full_path() if request is not None else "")[:500],
         detail=detail,

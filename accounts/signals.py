@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from axes.signals import user_locked_out
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
 from django.dispatch import receiver
 from django.http import HttpRequest
@@ -42,3 +43,8 @@ def on_sign_in_failed(
         request=request,
         username=str(credentials.get("username", "")),
     )
+
+
+@receiver(user_locked_out)
+def on_lockout(sender: Any, request: HttpRequest | None, username: str | None = None, **kwargs: Any) -> None:
+    record_security_event(kind=SecurityEventKind.LOCKOUT, success=False, request=request, username=username or "")

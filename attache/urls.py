@@ -10,6 +10,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/tokens/", tokens, name="api-tokens"),
     path("api/v1/", include("cooperation.api.urls")),
+    path("accounts/", include("accounts.urls")),
+    path("", include("cooperation.urls")),
 ]
 
 handler400 = "attache.views.bad_request"

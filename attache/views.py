@@ -23,11 +23,19 @@ def _wants_json(request: HttpRequest) -> bool:
 
 
 def _respond(request: HttpRequest, status: int, title: str, detail: str) -> HttpResponse:
+    """JSON for API clients; otherwise `<status>.html` (with the site's navigation) for
+    client errors, and the self-contained `error.html` for server errors, which must
+    render even when the database is gone."""
     if _wants_json(request):
         return JsonResponse({"detail": detail}, status=status)
+    context = {"status": status, "title": title, "detail": detail}
     body: str
     try:
-        body = loader.render_to_string("error.html", {"status": status, "title": title, "detail": detail})
+        if status < 500:
+            template = loader.select_template([f"{status}.html", "error.html"])
+            body = template.render(context, request)
+        else:
+            body = loader.render_to_string("error.html", context)
     except Exception:  # the template layer itself may need the database
         body = f"<!doctype html><title>{title}</title><h1>{title}</h1><p>{detail}</p>"
     return HttpResponse(body, status=status)

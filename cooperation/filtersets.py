@@ -7,14 +7,18 @@ one that does not exist.
 
 from __future__ import annotations
 
+import datetime
 import re
 from typing import Any
 
 import django_filters
 from django.contrib.postgres.search import SearchQuery
+from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
 from django_countries import countries
+from django_filters.fields import IsoDateTimeField, RangeField
+from django_filters.widgets import DateRangeWidget
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 
@@ -63,6 +67,35 @@ class NumberInFilter(django_filters.BaseInFilter, django_filters.NumberFilter):
     pass
 
 
+class UtcIsoDateTimeField(IsoDateTimeField):
+    """An ISO 8601 moment, converted to UTC here, so that an offset PostgreSQL would not
+    accept (beyond ±15:59) or a moment outside the calendar is a clear 400, not a 500."""
+
+    def to_python(self, value: Any) -> datetime.datetime | None:
+        moment = super().to_python(value)
+        if moment is None:
+            return None
+        try:
+            return moment.astimezone(datetime.UTC)
+        except (OverflowError, ValueError):
+            raise ValidationError("This date and time is out of range.", code="invalid") from None
+
+
+class UtcIsoDateTimeRangeField(RangeField):
+    widget = DateRangeWidget
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__((UtcIsoDateTimeField(), UtcIsoDateTimeField()), *args, **kwargs)
+
+
+class MomentFilter(django_filters.IsoDateTimeFilter):
+    field_class = UtcIsoDateTimeField
+
+
+class MomentRangeFilter(django_filters.IsoDateTimeFromToRangeFilter):
+    field_class = UtcIsoDateTimeRangeField
+
+
 class ActivityFilterSet(django_filters.FilterSet):
     # distinct=False throughout: every filter follows a single-valued relation, so no row can
     # repeat, and a DISTINCT would stop PostgreSQL from reading the pages off an index.
@@ -96,8 +129,8 @@ class ActivityFilterSet(django_filters.FilterSet):
     external_ref = django_filters.CharFilter(label="External reference")
     created_by = django_filters.NumberFilter(field_name="created_by_id", label="Created by (user id)")
     updated_by = django_filters.NumberFilter(field_name="updated_by_id", label="Updated by (user id)")
-    created_at = django_filters.IsoDateTimeFromToRangeFilter(label="Created between")
-    updated_since = django_filters.IsoDateTimeFilter(field_name="updated_at", lookup_expr="gt", label="Changed after")
+    created_at = MomentRangeFilter(label="Created between")
+    updated_since = MomentFilter(field_name="updated_at", lookup_expr="gt", label="Changed after")
     id = NumberInFilter(field_name="id", label="Ids (comma separated)")
 
     class Meta:
@@ -148,19 +181,32 @@ class AttacheFilterSet(django_filters.FilterSet):
 
 
 class AccreditationFilterSet(django_filters.FilterSet):
-    attache = django_filters.ModelChoiceFilter(queryset=Attache.objects.all())
-    post = django_filters.ModelChoiceFilter(queryset=Post.objects.all())
-    host_country = django_filters.ChoiceFilter(choices=countries)
-    relationship = django_filters.ModelMultipleChoiceFilter(queryset=visible_relationships, distinct=False)
+    status = django_filters.MultipleChoiceFilter(choices=AccreditationStatus.choices, distinct=False)
+    kind = django_filters.MultipleChoiceFilter(choices=AccreditationKind.choices, distinct=False)
+    host_country = django_filters.ChoiceFilter(choices=countries, label="Host country")
+    relationship = django_filters.ModelMultipleChoiceFilter(
+        queryset=visible_relationships, label="Relationship", distinct=False
+    )
     country = django_filters.ChoiceFilter(
         choices=countries, method="filter_country", label="Partner country (either side)"
     )
-    kind = django_filters.ChoiceFilter(choices=AccreditationKind.choices)
-    status = django_filters.MultipleChoiceFilter(choices=AccreditationStatus.choices, distinct=False)
+    attache = django_filters.ModelChoiceFilter(queryset=Attache.objects.all(), label="Attaché")
+    post = django_filters.ModelChoiceFilter(queryset=Post.objects.all(), label="Post")
     releasability = django_filters.MultipleChoiceFilter(
         choices=CLASSIFICATION_CODES, method="filter_releasability", label="Releasability", distinct=False
     )
     requested_on = django_filters.DateFromToRangeFilter(label="Requested between")
+    agrement_on = django_filters.DateFromToRangeFilter(label="Agrément granted between")
+    accredited_on = django_filters.DateFromToRangeFilter(label="Accredited between")
+    ended_on = django_filters.DateFromToRangeFilter(label="Ended between")
+    refused_on = django_filters.DateFromToRangeFilter(label="Refused between")
+    withdrawn_on = django_filters.DateFromToRangeFilter(label="Withdrawn between")
+    q = django_filters.CharFilter(method="filter_q", label="Search", max_length=200)
+    created_by = django_filters.NumberFilter(field_name="created_by_id", label="Created by (user id)")
+    updated_by = django_filters.NumberFilter(field_name="updated_by_id", label="Updated by (user id)")
+    created_at = MomentRangeFilter(label="Created between")
+    updated_since = MomentFilter(field_name="updated_at", lookup_expr="gt", label="Changed after")
+    id = NumberInFilter(field_name="id", label="Ids (comma separated)")
 
     class Meta:
         model = Accreditation
@@ -173,6 +219,17 @@ class AccreditationFilterSet(django_filters.FilterSet):
         self, queryset: QuerySet[Accreditation], name: str, value: list[str]
     ) -> QuerySet[Accreditation]:
         return queryset.filter(releasability__in=[Classification.from_code(code) for code in value])
+
+    def filter_q(self, queryset: QuerySet[Accreditation], name: str, value: str) -> QuerySet[Accreditation]:
+        """Every word must appear in the attaché's name, rank, the post or the notes."""
+        for word in _WORD.findall(value)[:10]:
+            queryset = queryset.filter(
+                Q(attache__name__icontains=word)
+                | Q(attache__rank__icontains=word)
+                | Q(post__name__icontains=word)
+                | Q(notes__icontains=word)
+            )
+        return queryset
 
 
 class RelationshipFilterSet(django_filters.FilterSet):

@@ -8,6 +8,7 @@ from typing import Any
 
 from django.apps import apps
 from django.db import models
+from django.utils.text import capfirst
 from pghistory.models import Events
 
 # Bookkeeping columns that change on every write; the history shows them only through
@@ -83,3 +84,83 @@ def history_for(instance: models.Model, *, limit: int | None = None) -> list[His
         )
         for row, context, pairs in raw
     ]
+
+
+def describe_changes(model: type[models.Model], changes: dict[str, tuple[Any, Any]]) -> list[tuple[str, Any, Any]]:
+    """(label, then, now) for a `StaleVersion.changes` mapping, as people read the values:
+    related records by name (one query per related model), choices by label."""
+    fields = {field.name: field for field in model._meta.concrete_fields}
+    related_ids: dict[type[models.Model], set[Any]] = {}
+    for name, (then, now) in changes.items():
+        field = fields[name]
+        if field.is_relation and field.related_model is not None:
+            related_ids.setdefault(field.related_model, set()).update(v for v in (then, now) if v is not None)
+    related = {target: target._default_manager.in_bulk(ids) for target, ids in related_ids.items()}
+
+    def display(name: str, value: Any) -> Any:
+        field = fields[name]
+        if value is None or value == "":
+            return "—"
+        if field.is_relation and field.related_model is not None:
+            target = related.get(field.related_model, {}).get(value)
+            return str(target) if target is not None else f"#{value}"
+        if field.choices:
+            return dict(field.flatchoices).get(value, value)
+        return value
+
+    return [
+        (capfirst(str(fields[name].verbose_name)), display(name, then), display(name, now))
+        for name, (then, now) in sorted(changes.items())
+    ]
+
+
+@dataclasses.dataclass(frozen=True)
+class TimelineBar:
+    accreditation: Any
+    row: int
+    pending_x: float  # requested → accredited (or refused / withdrawn), as % of the width
+    pending_width: float
+    active_x: float  # accredited → ended (or today), as % of the width
+    active_width: float
+
+
+@dataclasses.dataclass(frozen=True)
+class Timeline:
+    start: datetime.date
+    end: datetime.date
+    bars: list[TimelineBar]
+    years: list[tuple[int, float]]  # (year, x %) of each 1 January inside the span
+
+
+def accreditation_timeline(accreditations: list[Any], *, today: datetime.date) -> Timeline | None:
+    """Geometry of an attaché's accreditations on one time axis, oldest first."""
+    if not accreditations:
+        return None
+    items = sorted(accreditations, key=lambda a: (a.requested_on, a.pk))
+
+    def closed(a: Any) -> datetime.date:
+        return a.ended_on or a.refused_on or a.withdrawn_on or today
+
+    start = min(a.requested_on for a in items)
+    end = max(max(closed(a) for a in items), start + datetime.timedelta(days=30))
+    span = (end - start).days
+
+    def x(day: datetime.date) -> float:
+        return round(100 * (day - start).days / span, 2)
+
+    bars = []
+    for row, a in enumerate(items):
+        began = a.accredited_on
+        pending_end = began or closed(a)
+        bars.append(
+            TimelineBar(
+                accreditation=a,
+                row=row,
+                pending_x=x(a.requested_on),
+                pending_width=max(x(pending_end) - x(a.requested_on), 0.3),
+                active_x=x(began) if began else 0,
+                active_width=max(x(closed(a)) - x(began), 0.3) if began else 0,
+            )
+        )
+    years = [(year, x(datetime.date(year, 1, 1))) for year in range(start.year + 1, end.year + 1)]
+    return Timeline(start=start, end=end, bars=bars, years=years)

@@ -28,7 +28,7 @@ from cooperation.choices import (
     Classification,
 )
 from cooperation.models import Accreditation, Activity, Attache, CooperationArea, Desk, Post, Relationship
-from cooperation.models.visibility import desk_relationship_ids
+from cooperation.permissions import can_write_relationship
 
 if TYPE_CHECKING:
     from accounts.models import User
@@ -70,14 +70,6 @@ def _audit(actor: User | None, action: str) -> Iterator[None]:
         yield
 
 
-def _can_write_relationship(actor: User, relationship_id: int) -> bool:
-    if actor.is_admin_role:
-        return True
-    if not actor.is_active or actor.role != "desk_officer":
-        return False
-    return desk_relationship_ids(actor).filter(relationship_id=relationship_id).exists()
-
-
 def _require_write(actor: User | None, *, relationship: Relationship, releasability: int) -> None:
     """Desk officers write within their desks and clearance; admins everywhere.
 
@@ -85,7 +77,7 @@ def _require_write(actor: User | None, *, relationship: Relationship, releasabil
     """
     if actor is None:
         return
-    if not _can_write_relationship(actor, relationship.pk):
+    if not can_write_relationship(actor, relationship.pk):
         raise PermissionDenied(f"You may not record anything for {relationship.label}.")
     if releasability > actor.effective_clearance:
         raise PermissionDenied(

@@ -20,7 +20,7 @@ PASSWORD = "correct-horse-battery"
 
 
 def sign_in(client: Client, username: str, password: str = PASSWORD, **extra: str) -> None:
-    client.post(reverse("admin:login"), {"username": username, "password": password}, **extra)  # type: ignore[arg-type]
+    client.post(reverse("accounts:login"), {"username": username, "password": password}, **extra)  # type: ignore[arg-type]
 
 
 def test_sign_in_and_failure_are_recorded_with_ip_and_outcome(world: World) -> None:
@@ -57,6 +57,32 @@ def test_permission_denied_is_recorded(world: World) -> None:
     event = SecurityEvent.objects.get(kind=SecurityEventKind.PERMISSION_DENIED)
     assert (event.user, event.success) == (world.admin, False)
     assert event.path.endswith("/delete/")
+
+
+@override_settings(AXES_FAILURE_LIMIT=2)
+def test_lockout_is_recorded(world: World) -> None:
+    client = Client(REMOTE_ADDR="198.51.100.8")
+    for _ in range(3):
+        sign_in(client, "officer_a", "wrong")
+    lockout = SecurityEvent.objects.filter(kind=SecurityEventKind.LOCKOUT).first()
+    assert lockout is not None
+    assert (lockout.username, lockout.ip, lockout.success) == ("officer_a", "198.51.100.8", False)
+
+
+def test_password_change_is_recorded(world: World) -> None:
+    client = Client()
+    client.force_login(world.officer_a)
+    response = client.post(
+        reverse("accounts:password_change"),
+        {
+            "old_password": PASSWORD,
+            "new_password1": "a-brand-new-passphrase-2026",
+            "new_password2": "a-brand-new-passphrase-2026",
+        },
+    )
+    assert response.status_code == 302
+    event = SecurityEvent.objects.get(kind=SecurityEventKind.PASSWORD_CHANGED)
+    assert event.user == world.officer_a
 
 
 def test_security_events_cannot_be_rewritten(world: World) -> None:
@@ -98,7 +124,7 @@ def test_session_ends_after_the_absolute_timeout_even_when_busy(world: World) ->
 def test_deactivating_a_user_ends_all_their_sessions_at_once(world: World) -> None:
     browsers = [Client(), Client()]
     for browser in browsers:
-        assert browser.login(username="officer_a", password=PASSWORD)
+        sign_in(browser, "officer_a")
     other = Client()
     sign_in(other, "admin")
     assert Session.objects.count() == 3
@@ -117,7 +143,7 @@ def test_deactivating_a_user_ends_all_their_sessions_at_once(world: World) -> No
 def test_deactivating_in_the_admin_ends_sessions(world: World) -> None:
     target = UserFactory(username="leaver")
     browser = Client()
-    assert browser.login(username="leaver", password=PASSWORD)
+    sign_in(browser, "leaver")
     assert Session.objects.count() == 1
     admin_client = Client()
     admin_client.force_login(world.admin)

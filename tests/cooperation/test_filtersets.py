@@ -119,3 +119,11 @@ def test_updated_since_and_ids(world: World) -> None:
     ids = f"{world.activities['a_public'].pk},{world.activities['b_public'].pk}"
     assert filtered(world.admin, id=ids) == {"a public", "b public"}
     assert "id" in errors(world.admin, id="1,abc")
+
+
+def test_moments_are_normalised_to_utc_and_impossible_ones_refused(world: World) -> None:
+    # An offset PostgreSQL would reject (beyond ±15:59) is converted to UTC first.
+    assert filtered(world.admin, created_at_after="1186-10-02T10:24:52-17:49") == filtered(world.admin)
+    assert errors(world.admin, updated_since="0001-01-01T00:10:00+05:00") == {
+        "updated_since": ["This date and time is out of range."]
+    }

@@ -1,0 +1,118 @@
+"""Exports of activity lists (CSV, XLSX) and the import template, in constant memory.
+
+Rows come from the database through a server-side cursor (`QuerySet.iterator`) as plain
+tuples; CSV is streamed as it is written, XLSX is written by openpyxl's write-only mode
+into a temporary file that is then streamed out. The columns are the import columns, so
+an export can be edited and imported back.
+
+Text that a spreadsheet would run as a formula (starting with = + - @, tab or carriage
+return) is prefixed with a quote; the importer removes that quote again.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime
+import tempfile
+from collections.abc import Iterable, Iterator
+from typing import IO, Any
+
+from django.db.models import QuerySet
+
+from cooperation.bulk import IMPORT_COLUMNS
+from cooperation.choices import Classification
+from cooperation.models import Activity
+
+EXPORT_COLUMNS = (*IMPORT_COLUMNS, "updated_at")
+_QUERY_FIELDS = (
+    "external_ref",
+    "relationship__state_a",
+    "relationship__state_b",
+    "area__code",
+    "title",
+    "kind",
+    "level",
+    "status",
+    "start_date",
+    "end_date",
+    "location",
+    "participants",
+    "counterpart",
+    "description",
+    "outcome",
+    "releasability",
+    "accreditation_id",
+    "updated_at",
+)
+_RELEASABILITY_CODES = {member.value: member.code for member in Classification}
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+CHUNK_SIZE = 2000
+
+TEMPLATE_EXAMPLE = (
+    "demo-101",
+    "BY",
+    "US",
+    "education",
+    "English language course for officers",
+    "course",
+    "working",
+    "planned",
+    datetime.date(2026, 9, 14),
+    datetime.date(2026, 12, 18),
+    "Minsk",
+    16,
+    "Military Academy of Belarus",
+    "",
+    "",
+    "internal",
+    "",
+)
+
+
+def neutralise(value: Any) -> Any:
+    """A text cell that a spreadsheet would evaluate, made inert."""
+    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+        return "'" + value
+    return value
+
+
+def export_rows(queryset: QuerySet[Activity]) -> Iterator[tuple[Any, ...]]:
+    """Rows in EXPORT_COLUMNS order from a (visible, filtered, ordered) activity queryset."""
+    codes = _RELEASABILITY_CODES
+    for row in queryset.values_list(*_QUERY_FIELDS).iterator(chunk_size=CHUNK_SIZE):
+        values = list(row)
+        values[15] = codes.get(values[15], values[15])
+        values[17] = values[17].replace(microsecond=0).isoformat() if values[17] else None
+        yield tuple(neutralise(value) for value in values)
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+def csv_stream(header: Iterable[str], rows: Iterable[Iterable[Any]]) -> Iterator[str]:
+    """CSV lines, starting with a byte-order mark so Excel reads UTF-8."""
+    writer = csv.writer(_Echo())
+    yield "\ufeff" + writer.writerow(header)
+    for row in rows:
+        yield writer.writerow(["" if value is None else value for value in row])
+
+
+def xlsx_file(header: Iterable[str], rows: Iterable[Iterable[Any]], *, title: str) -> IO[bytes]:
+    """A workbook written row by row (openpyxl write-only) to a temporary file, rewound."""
+    from openpyxl import Workbook
+
+    workbook = Workbook(write_only=True)
+    sheet = workbook.create_sheet(title)
+    sheet.append(list(header))
+    for row in rows:
+        sheet.append(list(row))
+    spooled = tempfile.TemporaryFile()  # noqa: SIM115 - the response closes it
+    workbook.save(spooled)
+    spooled.seek(0)
+    return spooled
+
+
+def template_rows() -> list[tuple[Any, ...]]:
+    return [TEMPLATE_EXAMPLE]

@@ -1,0 +1,52 @@
+"""Template helpers for the workspace pages: Bootstrap widgets, query strings, change lists."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms, template
+from django.http import QueryDict
+from django.utils.safestring import SafeString
+
+register = template.Library()
+
+
+def _css_class(widget: forms.Widget) -> str:
+    if isinstance(widget, forms.CheckboxInput | forms.CheckboxSelectMultiple | forms.RadioSelect):
+        return "form-check-input"
+    if isinstance(widget, forms.Select):
+        return "form-select"
+    return "form-control"
+
+
+@register.filter
+def bootstrap(field: forms.BoundField) -> SafeString:
+    """Render a field's widget with Bootstrap classes; invalid fields are marked so."""
+    widget = field.field.widget
+    css = _css_class(widget)
+    if field.errors:
+        css += " is-invalid"
+    attrs: dict[str, Any] = {"class": f"{widget.attrs.get('class', '')} {css}".strip()}
+    if field.errors:
+        attrs["aria-describedby"] = f"{field.auto_id}_errors"
+    elif field.help_text:
+        attrs["aria-describedby"] = f"{field.auto_id}_help"
+    return field.as_widget(attrs=attrs)
+
+
+@register.filter
+def is_checkbox(field: forms.BoundField) -> bool:
+    return isinstance(field.field.widget, forms.CheckboxInput)
+
+
+@register.simple_tag(takes_context=True)
+def query_with(context: dict[str, Any], **changes: Any) -> str:
+    """The current query string with some parameters replaced (None removes one)."""
+    query: QueryDict = context["request"].GET.copy()
+    for name, value in changes.items():
+        if value is None or value == "":
+            query.pop(name, None)
+        else:
+            query[name] = str(value)
+    encoded = query.urlencode()
+    return f"?{encoded}" if encoded else "?"

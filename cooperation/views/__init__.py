@@ -1,0 +1,1 @@
+"""The HTML workspace: thin views over the selectors, forms and services."""

@@ -1,0 +1,288 @@
+"""Activity pages: list (filters, sorting, pagination, export), detail with history,
+create, edit, duplicate, cancel, delete and restore."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
+from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.views import View
+from django_tables2 import RequestConfig
+
+from cooperation import services
+from cooperation.choices import ActivityStatus
+from cooperation.exporters import EXPORT_COLUMNS, csv_stream, export_rows, xlsx_file
+from cooperation.filtersets import ActivityFilterSet
+from cooperation.forms import ActivityForm, VersionForm, add_service_error, duplicate_initial
+from cooperation.models import Activity
+from cooperation.permissions import can_write_record, is_writer
+from cooperation.selectors import describe_changes, history_for
+from cooperation.tables import ActivityTable
+from cooperation.views.access import WorkspaceAccess, shows_deleted
+
+PER_PAGE_CHOICES = (25, 50, 100)
+# The filters the list page shows; any other filter of the FilterSet still works in the URL.
+LIST_FILTERS = ("q", "area", "relationship", "country", "status", "kind", "level", "start_date")
+CHECKBOX_FILTERS = ("area", "status", "level")
+
+
+def per_page(request: HttpRequest) -> int:
+    try:
+        value = int(request.GET.get("per_page", PER_PAGE_CHOICES[0]))
+    except ValueError:
+        return PER_PAGE_CHOICES[0]
+    return value if value in PER_PAGE_CHOICES else PER_PAGE_CHOICES[0]
+
+
+def activity_filterset(request: HttpRequest) -> ActivityFilterSet:
+    """The shared FilterSet over what the user may see, with the list page's widgets."""
+    queryset = Activity.objects.visible_to(request.user).select_related("relationship", "area")  # type: ignore[arg-type]
+    filterset = ActivityFilterSet(request.GET, queryset=queryset, request=request)
+    fields = filterset.form.fields
+    for name in CHECKBOX_FILTERS:
+        field = fields[name]
+        field.widget = forms.CheckboxSelectMultiple(attrs={"class": "form-check-input"})
+        field.widget.choices = field.choices
+    fields["country"].empty_label = "Any country"
+    for widget in fields["start_date"].widget.widgets:
+        widget.input_type = "date"
+    fields["start_date"].label = "Start date"
+    fields["q"].widget.input_type = "search"
+    fields["q"].widget.attrs["placeholder"] = "Title, place, counterpart…"
+    fields["relationship"].widget.attrs["size"] = 4
+    fields["kind"].widget.attrs["size"] = 4
+    return filterset
+
+
+def ordered_activities(request: HttpRequest, queryset: QuerySet[Activity]) -> ActivityTable:
+    table = ActivityTable(queryset)
+    RequestConfig(request, paginate={"per_page": per_page(request)}).configure(table)
+    return table
+
+
+class ActivityListView(WorkspaceAccess, View):
+    def get(self, request: HttpRequest) -> HttpResponse:
+        filterset = activity_filterset(request)
+        valid = filterset.is_valid()
+        table = ordered_activities(request, filterset.qs if valid else Activity.objects.none())
+        context = {
+            "filterset": filterset,
+            "filter_fields": [filterset.form[name] for name in LIST_FILTERS],
+            "table": table,
+            "total": table.paginator.count,
+            "per_page_choices": PER_PAGE_CHOICES,
+            "can_write": is_writer(request.user),
+            "query": request.GET.urlencode(),
+        }
+        htmx = getattr(request, "htmx", None)
+        partial = bool(htmx) and not htmx.boosted  # type: ignore[union-attr]
+        template = "workspace/_activity_results.html" if partial else "workspace/activity_list.html"
+        # htmx swaps only successful answers; the partial says itself that a filter is wrong.
+        return render(request, template, context, status=200 if valid or partial else 400)
+
+
+class ActivityExportView(WorkspaceAccess, View):
+    """The list as the user sees it (filters, sort), every page of it, streamed."""
+
+    def get(self, request: HttpRequest, fmt: str) -> HttpResponseBase:
+        filterset = activity_filterset(request)
+        if not filterset.is_valid():
+            messages.error(request, "Export refused: correct the filters first.")
+            return redirect(f"{reverse('workspace:activity_list')}?{request.GET.urlencode()}")
+        table = ActivityTable(filterset.qs)
+        RequestConfig(request, paginate=False).configure(table)
+        queryset: QuerySet[Activity] = table.data.data
+        stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
+        rows = export_rows(queryset.select_related(None))
+        if fmt == "csv":
+            response = StreamingHttpResponse(csv_stream(EXPORT_COLUMNS, rows), content_type="text/csv; charset=utf-8")
+            response["Content-Disposition"] = f'attachment; filename="activities-{stamp}.csv"'
+            return response
+        return FileResponse(
+            xlsx_file(EXPORT_COLUMNS, rows, title="Activities"),
+            as_attachment=True,
+            filename=f"activities-{stamp}.xlsx",
+            content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        )
+
+
+class ActivityDetailView(WorkspaceAccess, View):
+    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
+        activity = self.visible_activity(pk, include_deleted=shows_deleted(request.user))
+        can_write = can_write_record(
+            request.user, relationship_id=activity.relationship_id, releasability=activity.releasability
+        )
+        return render(
+            request,
+            "workspace/activity_detail.html",
+            {
+                "activity": activity,
+                "history": history_for(activity, limit=100),
+                "can_write": can_write,
+                "is_cancelled": activity.status == ActivityStatus.CANCELLED,
+            },
+        )
+
+
+def _render_form(request: HttpRequest, form: ActivityForm, *, status: int = 200, **context: Any) -> HttpResponse:
+    return render(request, "workspace/activity_form.html", {"form": form, **context}, status=status)
+
+
+class ActivityCreateView(WorkspaceAccess, View):
+    writes = True
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        form = ActivityForm(user=request.user, initial={"start_date": timezone.localdate()})
+        return _render_form(request, form)
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        form = ActivityForm(request.POST, user=request.user)
+        if form.is_valid():
+            activity = form.save()
+            if not form.errors:
+                messages.success(request, f"Activity “{activity.title}” created.")
+                return redirect("workspace:activity_detail", pk=activity.pk)
+        return _render_form(request, form, status=400)
+
+
+class ActivityDuplicateView(WorkspaceAccess, View):
+    """A create form filled in from another activity (planned, without its reference)."""
+
+    writes = True
+
+    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
+        source = self.writable_activity(pk)
+        form = ActivityForm(user=request.user, initial=duplicate_initial(source))
+        return _render_form(request, form, source=source)
+
+
+class ActivityEditView(WorkspaceAccess, View):
+    writes = True
+
+    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
+        activity = self.writable_activity(pk)
+        if activity.is_deleted:
+            messages.error(request, "This activity is deleted: restore it before editing.")
+            return redirect("workspace:activity_detail", pk=pk)
+        return _render_form(request, ActivityForm(instance=activity, user=request.user), activity=activity)
+
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+        activity = self.writable_activity(pk)
+        form = ActivityForm(request.POST, instance=activity, user=request.user)
+        if form.is_valid():
+            try:
+                saved = form.save()
+            except services.StaleVersion as stale:
+                return self.stale(request, stale)
+            if not form.errors:
+                messages.success(request, f"Activity “{saved.title}” saved.")
+                return redirect("workspace:activity_detail", pk=saved.pk)
+        return _render_form(request, form, status=400, activity=self.writable_activity(pk))
+
+    def stale(self, request: HttpRequest, stale: services.StaleVersion) -> HttpResponse:
+        """Someone saved first: show what they changed, keep what this user typed.
+
+        The form now carries the current version, so saving again is a deliberate
+        choice made after seeing the other changes.
+        """
+        current: Activity = stale.instance
+        data = request.POST.copy()
+        data["version"] = str(current.version)
+        form = ActivityForm(data, instance=current, user=request.user)
+        form.is_valid()
+        return _render_form(
+            request,
+            form,
+            status=409,
+            activity=current,
+            stale_changes=describe_changes(Activity, stale.changes),
+            stale_versions=(stale.expected_version, stale.current_version),
+        )
+
+
+class ActivityActionView(WorkspaceAccess, View):
+    """Cancel, delete (soft) or restore one activity: a confirmation page, then a POST."""
+
+    writes = True
+    action = ""
+    wording = {
+        "cancel": ("Cancel this activity", "Its status becomes “cancelled”; it stays in the register."),
+        "delete": ("Delete this activity", "It disappears from lists, totals and exports; it can be restored."),
+        "restore": ("Restore this activity", "It comes back into lists, totals and exports."),
+    }
+
+    def get(self, request: HttpRequest, pk: int) -> HttpResponse:
+        activity = self.writable_activity(pk)
+        form = VersionForm(initial={"version": activity.version})
+        return self.confirm(request, activity, form)
+
+    def confirm(self, request: HttpRequest, activity: Activity, form: VersionForm, **context: Any) -> HttpResponse:
+        title, explanation = self.wording[self.action]
+        status = context.pop("status", 200)
+        return render(
+            request,
+            "workspace/activity_confirm.html",
+            {"activity": activity, "form": form, "action": self.action, "title": title, "explanation": explanation}
+            | context,
+            status=status,
+        )
+
+    def post(self, request: HttpRequest, pk: int) -> HttpResponse:
+        activity = self.writable_activity(pk)
+        form = VersionForm(request.POST)
+        if not form.is_valid():
+            return self.confirm(request, activity, form, status=400)
+        version = form.cleaned_data["version"]
+        try:
+            if self.action == "cancel":
+                done = services.activity_update(
+                    actor=request.user,  # type: ignore[arg-type]
+                    activity=activity,
+                    data={"status": ActivityStatus.CANCELLED},
+                    expected_version=version,
+                )
+                messages.success(request, f"Activity “{done.title}” cancelled.")
+            elif self.action == "delete":
+                done = services.activity_soft_delete(actor=request.user, activity=activity, expected_version=version)  # type: ignore[arg-type]
+                messages.success(
+                    request, f"Activity “{done.title}” deleted. It can be restored from Deleted activities."
+                )
+                return redirect("workspace:activity_list")
+            else:
+                done = services.activity_restore(actor=request.user, activity=activity, expected_version=version)  # type: ignore[arg-type]
+                messages.success(request, f"Activity “{done.title}” restored.")
+        except services.StaleVersion as stale:
+            fresh = VersionForm(initial={"version": stale.current_version})
+            return self.confirm(
+                request,
+                stale.instance,
+                fresh,
+                status=409,
+                stale_changes=describe_changes(Activity, stale.changes),
+                stale_versions=(stale.expected_version, stale.current_version),
+            )
+        except ValidationError as error:
+            add_service_error(form, error)
+            return self.confirm(request, activity, form, status=400)
+        return redirect("workspace:activity_detail", pk=done.pk)
+
+
+class DeletedActivityListView(WorkspaceAccess, View):
+    writes = True
+
+    def get(self, request: HttpRequest) -> HttpResponse:
+        queryset = (
+            Activity.objects.visible_to(request.user, include_deleted=True)  # type: ignore[arg-type]
+            .deleted()
+            .select_related("relationship", "area")
+        )
+        table = ordered_activities(request, queryset)
+        return render(request, "workspace/activity_deleted.html", {"table": table, "total": table.paginator.count})

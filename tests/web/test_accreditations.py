@@ -1,0 +1,161 @@
+"""Accreditation pages: list, detail with lifecycle and history, request, steps, timeline."""
+
+from __future__ import annotations
+
+import datetime
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from cooperation import services
+from cooperation.choices import AccreditationKind, AccreditationStatus
+from cooperation.models import Accreditation
+from tests.conftest import World
+from tests.factories import AccreditationFactory, AttacheFactory, PostFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def signed_in(user: Any) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+@pytest.fixture
+def kyiv(world: World) -> Any:
+    return PostFactory(name="US Embassy Kyiv", sending_country="US", host_country="UA", city="Kyiv")
+
+
+@pytest.fixture
+def whitaker(world: World, kyiv: Any) -> Accreditation:
+    """Resident in Kyiv (UA desk is nobody's here), concurrent to Belarus (desk A)."""
+    attache = AttacheFactory(name="Daniel Whitaker", sending_country="US")
+    AccreditationFactory(attache=attache, post=kyiv)
+    concurrent: Any = AccreditationFactory(
+        attache=attache,
+        post=kyiv,
+        host_country="BY",
+        kind=AccreditationKind.CONCURRENT,
+        requested_on=datetime.date(2016, 3, 14),
+        agrement_on=datetime.date(2016, 5, 23),
+        accredited_on=datetime.date(2016, 6, 8),
+    )
+    return concurrent
+
+
+def test_list_filters_by_status_and_search(world: World, whitaker: Accreditation) -> None:
+    client = signed_in(world.officer_a)
+    content = client.get(reverse("workspace:accreditation_list"), {"q": "whitaker"}).content.decode()
+    assert "Daniel Whitaker" in content and "<strong>1</strong> accreditation" in content  # UA is not on desk A
+    content = client.get(reverse("workspace:accreditation_list"), {"status": "ended"}).content.decode()
+    assert "Daniel Whitaker" not in content
+
+
+def test_detail_shows_lifecycle_steps_and_history(
+    world: World, whitaker: Accreditation, django_assert_max_num_queries: Any
+) -> None:
+    client = signed_in(world.officer_a)
+    client.get(reverse("workspace:accreditation_list"))
+    with django_assert_max_num_queries(10):
+        content = client.get(reverse("workspace:accreditation_detail", kwargs={"pk": whitaker.pk})).content.decode()
+    assert "Daniel Whitaker" in content and "Concurrent" in content
+    assert "<span>Accredited</span><span>2016-06-08</span>" in content
+    assert f'href="/accreditations/{whitaker.pk}/end/"' in content
+    assert f'href="/accreditations/{whitaker.pk}/grant_agrement/"' not in content  # not from "accredited"
+
+
+def test_ending_an_accreditation_with_its_date(world: World, whitaker: Accreditation) -> None:
+    client = signed_in(world.officer_a)
+    url = reverse("workspace:accreditation_end", kwargs={"pk": whitaker.pk})
+    response = client.post(url, {"on": "2019-07-31", "version": whitaker.version})
+    assert response.status_code == 302
+    whitaker.refresh_from_db()
+    assert whitaker.status == AccreditationStatus.ENDED and whitaker.ended_on == datetime.date(2019, 7, 31)
+    detail = client.get(response["Location"]).content.decode()
+    assert "accreditation.end" in detail and "officer_a" in detail
+
+
+def test_an_illegal_step_or_bad_date_is_a_clear_error_and_changes_nothing(
+    world: World, whitaker: Accreditation
+) -> None:
+    client = signed_in(world.officer_a)
+    grant = reverse("workspace:accreditation_grant_agrement", kwargs={"pk": whitaker.pk})
+    content = client.post(grant, {"on": "2016-07-01", "version": whitaker.version}).content.decode()
+    assert "Cannot grant agrément to this accreditation: it is &#x27;accredited&#x27;" in content
+    end = reverse("workspace:accreditation_end", kwargs={"pk": whitaker.pk})
+    content = client.post(end, {"on": "2010-01-01", "version": whitaker.version}).content.decode()
+    assert "An accreditation cannot end before it began." in content
+    content = client.post(end, {"on": "yesterday", "version": whitaker.version}).content.decode()
+    assert 'id="id_on_errors">Enter a valid date.' in content
+    whitaker.refresh_from_db()
+    assert whitaker.status == AccreditationStatus.ACCREDITED and whitaker.version == 1
+
+
+def test_a_stale_step_is_refused_with_the_changes(world: World, whitaker: Accreditation) -> None:
+    services.accreditation_update(
+        actor=world.admin, accreditation=whitaker, data={"notes": "Hello"}, expected_version=1
+    )
+    url = reverse("workspace:accreditation_end", kwargs={"pk": whitaker.pk})
+    response = signed_in(world.officer_a).post(url, {"on": "2019-07-31", "version": 1})
+    assert response.status_code == 409 and "<strong>Notes</strong>: — → Hello" in response.content.decode()
+    whitaker.refresh_from_db()
+    assert whitaker.status == AccreditationStatus.ACCREDITED
+
+
+def test_requesting_an_accreditation(world: World, kyiv: Any) -> None:
+    attache = AttacheFactory(name="New Attaché", sending_country="US")
+    client = signed_in(world.officer_a)
+    data = {"attache": attache.pk, "post": kyiv.pk, "host_country": "BY", "requested_on": "2020-01-10",
+            "releasability": 10, "notes": ""}  # fmt: skip
+    response = client.post(reverse("workspace:accreditation_create"), data)
+    created = Accreditation.objects.get(attache=attache)
+    assert response["Location"] == f"/accreditations/{created.pk}/"
+    assert created.kind == AccreditationKind.CONCURRENT and created.created_by == world.officer_a
+    refused = client.post(
+        reverse("workspace:accreditation_create"), data | {"host_country": "CU", "attache": attache.pk}
+    )
+    assert refused.status_code == 400
+    assert "You may not record anything for Cuba – United States." in refused.content.decode()
+
+
+def test_editing_notes_keeps_the_lifecycle(world: World, whitaker: Accreditation) -> None:
+    url = reverse("workspace:accreditation_edit", kwargs={"pk": whitaker.pk})
+    response = signed_in(world.officer_a).post(url, {"releasability": 10, "notes": "Covers Minsk", "version": 1})
+    assert response.status_code == 302
+    whitaker.refresh_from_db()
+    assert whitaker.notes == "Covers Minsk" and whitaker.version == 2
+
+
+def test_attache_timeline_shows_resident_and_concurrent_accreditations_they_may_see(
+    world: World, whitaker: Accreditation, django_assert_max_num_queries: Any
+) -> None:
+    url = reverse("workspace:attache_detail", kwargs={"pk": whitaker.attache_id})
+    admin = signed_in(world.admin)
+    admin.get(reverse("workspace:accreditation_list"))
+    with django_assert_max_num_queries(6):
+        content = admin.get(url).content.decode()
+    assert content.count('<li class="timeline-row">') == 2
+    assert 'class="timeline-resident"' in content and 'class="timeline-concurrent"' in content
+    assert "Ukraine · resident · accredited" in content and "Belarus · concurrent · accredited" in content
+    officer = signed_in(world.officer_a).get(url).content.decode()
+    assert "Belarus · concurrent" in officer and "Ukraine · resident" not in officer  # UA is not on desk A
+
+
+def test_list_query_count_does_not_grow_with_rows(world: World, django_assert_max_num_queries: Any) -> None:
+    client = signed_in(world.manager)
+    url = reverse("workspace:accreditation_list")
+    client.get(url)
+    with django_assert_max_num_queries(8):
+        empty = client.get(url).content.decode()
+    for index in range(30):
+        AccreditationFactory(
+            attache=AttacheFactory(name=f"Attaché {index:02d}", sending_country="US"),
+            post=PostFactory(sending_country="US", host_country="BY", city="Minsk"),
+        )
+    with django_assert_max_num_queries(8):
+        many = client.get(url, {"per_page": 50}).content.decode()
+    assert "<strong>0</strong> accreditations" in empty
+    assert "<strong>30</strong> accreditations" in many and "Attaché 29" in many

@@ -1,0 +1,379 @@
+"""Activity pages: list (filters in the URL, sorting, pagination, total), create, edit with
+optimistic versions, duplicate, cancel, delete, restore, detail with history, export."""
+
+from __future__ import annotations
+
+import csv
+import datetime
+import io
+from typing import Any
+
+import openpyxl
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from cooperation import services
+from cooperation.choices import ActivityStatus, Classification
+from cooperation.models import Activity
+from tests.conftest import World
+from tests.factories import ActivityFactory, area
+
+pytestmark = pytest.mark.django_db
+
+LIST = reverse("workspace:activity_list")
+CREATE = reverse("workspace:activity_create")
+
+
+def signed_in(user: Any) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def form_data(world: World, **overrides: Any) -> dict[str, Any]:
+    data = {
+        "relationship": world.rel_a.pk,
+        "area": area("education").pk,
+        "title": "English course for cadets",
+        "kind": "course",
+        "level": "working",
+        "status": "planned",
+        "start_date": "2016-09-12",
+        "end_date": "2016-12-16",
+        "location": "Minsk",
+        "participants": "16",
+        "counterpart": "Military Academy",
+        "description": "",
+        "outcome": "",
+        "releasability": Classification.INTERNAL,
+        "accreditation": "",
+        "external_ref": "",
+    }
+    data.update(overrides)
+    return data
+
+
+def edit_data(activity: Activity, **overrides: Any) -> dict[str, Any]:
+    data = {
+        name: getattr(activity, f"{name}_id" if name in ("relationship", "area", "accreditation") else name)
+        for name in services.ACTIVITY_EDITABLE_FIELDS
+    }
+    data = {name: "" if value is None else value for name, value in data.items()}
+    data["version"] = activity.version
+    data.update(overrides)
+    return data
+
+
+# List ----------------------------------------------------------------------------------
+
+
+def table_of(content: str) -> str:
+    """The results table only (not the messages above it)."""
+    return content[content.index('id="activity-table"') :]
+
+
+def rows_titles(content: str, titles: list[str]) -> list[str]:
+    """The given titles in the order they appear on the page."""
+    return sorted((title for title in titles if title in content), key=content.index)
+
+
+def test_list_shows_total_filters_and_keeps_the_filter_state_in_the_url(world: World) -> None:
+    ActivityFactory(relationship=world.rel_a, title="Demining seminar in Barysaw", area=area("demining"))
+    ActivityFactory(relationship=world.rel_a, title="Planned demining visit", area=area("demining"), status="planned")
+    client = signed_in(world.officer_a)
+    response = client.get(LIST, {"area": "demining", "status": "conducted"})
+    content = response.content.decode()
+    assert response.status_code == 200
+    assert "Demining seminar in Barysaw" in content
+    assert "Planned demining visit" not in content and "a internal" not in content
+    assert "<strong>1</strong> activity" in content
+    # The form shows the state the URL carries, so the link reproduces the view.
+    assert '<input type="checkbox" name="area" value="demining" class="form-check-input" id="id_area_2" checked>' in (
+        content
+    )
+    assert (
+        '<input type="checkbox" name="status" value="conducted" class="form-check-input" id="id_status_2" checked>'
+        in (content)
+    )
+    assert 'value="planned" class="form-check-input" id="id_status_0" checked' not in content
+    assert 'href="/activities/export.csv?area=demining&amp;status=conducted"' in content
+
+
+def test_list_text_search_date_range_country_and_relationship(world: World) -> None:
+    ActivityFactory(relationship=world.rel_b, title="Cuban cadets at the academy", start_date=datetime.date(2018, 9, 3))
+    ActivityFactory(relationship=world.rel_b, title="Cuban medics visit", start_date=datetime.date(2019, 2, 1))
+    client = signed_in(world.manager)
+    content = client.get(LIST, {"q": "cuban cad"}).content.decode()
+    assert "Cuban cadets at the academy" in content and "Cuban medics visit" not in content
+    content = client.get(LIST, {"start_date_after": "2019-01-01", "start_date_before": "2019-12-31"}).content.decode()
+    assert "Cuban medics visit" in content and "Cuban cadets at the academy" not in content
+    content = client.get(LIST, {"country": "CU"}).content.decode()
+    assert "Cuban medics visit" in content and "a public" not in content
+    content = client.get(LIST, {"relationship": world.rel_a.pk}).content.decode()
+    assert "a public" in content and "Cuban medics visit" not in content
+
+
+def test_invalid_filters_are_shown_beside_the_field_and_list_nothing(world: World) -> None:
+    response = signed_in(world.officer_a).get(LIST, {"relationship": world.rel_b.pk, "start_date_after": "2016-13-45"})
+    content = response.content.decode()
+    assert response.status_code == 400
+    assert "Select a valid choice" in content
+    assert "Enter a valid date" in content
+    assert "<strong>0</strong> activities" in content
+
+
+def test_list_sorts_and_paginates_without_overlap(world: World) -> None:
+    for day in range(1, 31):
+        ActivityFactory(relationship=world.rel_a, title=f"Sorted {day:02d}", start_date=datetime.date(2020, 1, day))
+    client = signed_in(world.officer_a)
+    titles = [f"Sorted {day:02d}" for day in range(1, 31)]
+    first = client.get(LIST, {"q": "sorted", "sort": "start_date"}).content.decode()
+    second = client.get(LIST, {"q": "sorted", "sort": "start_date", "page": 2}).content.decode()
+    assert "<strong>30</strong> activities" in first
+    assert rows_titles(first, titles) == titles[:25]
+    assert rows_titles(second, titles) == titles[25:]
+    newest_first = client.get(LIST, {"q": "sorted", "sort": "-start_date", "per_page": 50}).content.decode()
+    assert rows_titles(newest_first, titles) == titles[::-1]
+
+
+def test_htmx_requests_get_only_the_results(world: World) -> None:
+    client = signed_in(world.officer_a)
+    partial = client.get(LIST, {"q": "public"}, headers={"HX-Request": "true"}).content.decode()
+    assert "a public" in partial and "<html" not in partial and "activity-filters" not in partial
+    # htmx swaps only 2xx answers: an invalid filter still comes back as 200 with its message.
+    invalid = client.get(LIST, {"start_date_after": "x"}, headers={"HX-Request": "true"})
+    assert invalid.status_code == 200 and "Some filters are not valid" in invalid.content.decode()
+    full = client.get(LIST, {"q": "public"}).content.decode()
+    assert "<html" in full and 'hx-get="/activities/"' in full
+
+
+def test_list_query_count_does_not_grow_with_rows_or_page_size(
+    world: World, django_assert_max_num_queries: Any
+) -> None:
+    client = signed_in(world.officer_a)
+    client.get(LIST)  # warm the session and the area choices
+    for index in range(60):
+        ActivityFactory(relationship=world.rel_a, title=f"Row {index}", releasability=Classification.PUBLIC)
+    with django_assert_max_num_queries(8):
+        small = client.get(LIST, {"per_page": 25})
+    with django_assert_max_num_queries(8):
+        large = client.get(LIST, {"per_page": 100})
+    assert small.content.decode().count("/activities/") < large.content.decode().count("/activities/")
+
+
+# Create ----------------------------------------------------------------------------------
+
+
+def test_create_saves_through_the_service_and_records_who(world: World) -> None:
+    response = signed_in(world.officer_a).post(CREATE, form_data(world, external_ref="web-1"))
+    activity = Activity.objects.get(external_ref="web-1")
+    assert response.status_code == 302 and response["Location"] == f"/activities/{activity.pk}/"
+    assert activity.created_by == world.officer_a and activity.version == 1
+    assert activity.end_date == datetime.date(2016, 12, 16) and activity.participants == 16
+    detail = signed_in(world.officer_a).get(response["Location"]).content.decode()
+    assert "English course for cadets" in detail and "officer_a" in detail and "activity.create" in detail
+
+
+def test_create_errors_appear_beside_their_fields_and_keep_the_values(world: World) -> None:
+    data = form_data(world, title="", end_date="2016-01-01", participants="-3", start_date="2016-02-30")
+    response = signed_in(world.officer_a).post(CREATE, data)
+    content = response.content.decode()
+    assert response.status_code == 400
+    assert Activity.objects.filter(title="").count() == 0
+    assert 'id="id_title_errors">This field is required.' in content
+    assert 'id="id_start_date_errors">Enter a valid date.' in content
+    assert 'id="id_participants_errors">Ensure this value is greater than or equal to 0.' in content
+    assert 'value="Minsk"' in content and 'value="Military Academy"' in content
+    fixed = signed_in(world.officer_a).post(CREATE, form_data(world, end_date="2016-01-01"))
+    assert 'id="id_end_date_errors">The end date cannot be before the start date.' in fixed.content.decode()
+
+
+def test_create_refuses_another_desks_relationship_and_releasability_above_clearance(world: World) -> None:
+    response = signed_in(world.officer_a).post(
+        CREATE, form_data(world, relationship=world.rel_b.pk, releasability=Classification.RESTRICTED)
+    )
+    content = response.content.decode()
+    assert response.status_code == 400
+    assert 'id="id_relationship_errors">Select a valid choice.' in content
+    assert 'id="id_releasability_errors">Select a valid choice.' in content
+    assert not Activity.objects.filter(title="English course for cadets").exists()
+
+
+def test_duplicate_external_reference_is_a_field_error(world: World) -> None:
+    ActivityFactory(relationship=world.rel_a, external_ref="taken")
+    response = signed_in(world.officer_a).post(CREATE, form_data(world, external_ref="taken"))
+    assert "Activity with this External reference already exists." in response.content.decode()
+
+
+def test_duplicate_starts_a_new_planned_activity_from_another(world: World) -> None:
+    source = world.activities["a_internal"]
+    response = signed_in(world.officer_a).get(reverse("workspace:activity_duplicate", kwargs={"pk": source.pk}))
+    content = response.content.decode()
+    assert 'value="a internal"' in content and 'action="/activities/new/"' in content
+    assert '<option value="planned" selected>' in content
+
+
+# Edit -------------------------------------------------------------------------------------
+
+
+def test_edit_saves_and_bumps_the_version(world: World) -> None:
+    activity = world.activities["a_internal"]
+    url = reverse("workspace:activity_edit", kwargs={"pk": activity.pk})
+    client = signed_in(world.officer_a)
+    assert 'name="version" value="1"' in client.get(url).content.decode()
+    response = client.post(url, edit_data(activity, title="Renamed"))
+    assert response.status_code == 302
+    activity.refresh_from_db()
+    assert activity.title == "Renamed" and activity.version == 2 and activity.updated_by == world.officer_a
+
+
+def test_second_save_of_the_same_version_is_refused_and_shows_what_changed(world: World) -> None:
+    activity = world.activities["a_internal"]
+    url = reverse("workspace:activity_edit", kwargs={"pk": activity.pk})
+    first, second = signed_in(world.officer_a), signed_in(world.admin)
+    seen_by_second = edit_data(activity)
+    assert first.post(url, edit_data(activity, title="First title", location="Brest")).status_code == 302
+
+    response = second.post(url, seen_by_second | {"title": "Second title", "participants": "99"})
+    content = response.content.decode()
+    assert response.status_code == 409
+    assert "Someone else saved this record first" in content
+    assert "<strong>Title</strong>: a internal → First title" in content
+    assert "<strong>Location</strong>: — → Brest" in content
+    assert 'value="Second title"' in content and 'value="99"' in content  # the user's entries stay
+    assert 'name="version" value="2"' in content  # saving again is now a deliberate choice
+    activity.refresh_from_db()
+    assert activity.title == "First title" and activity.participants == 10 and activity.version == 2
+
+
+def test_edit_validation_errors_keep_the_values(world: World) -> None:
+    activity = world.activities["a_internal"]
+    url = reverse("workspace:activity_edit", kwargs={"pk": activity.pk})
+    response = signed_in(world.officer_a).post(url, edit_data(activity, title="Kept", participants="many"))
+    content = response.content.decode()
+    assert response.status_code == 400
+    assert 'id="id_participants_errors">Enter a whole number.' in content and 'value="Kept"' in content
+    activity.refresh_from_db()
+    assert activity.title == "a internal" and activity.version == 1
+
+
+# Cancel, delete, restore --------------------------------------------------------------------
+
+
+def test_cancel_delete_and_restore(world: World) -> None:
+    activity = world.activities["a_internal"]
+    client = signed_in(world.officer_a)
+
+    def action(name: str, version: int) -> Any:
+        return client.post(reverse(f"workspace:activity_{name}", kwargs={"pk": activity.pk}), {"version": version})
+
+    assert action("cancel", 1).status_code == 302
+    activity.refresh_from_db()
+    assert activity.status == ActivityStatus.CANCELLED and activity.version == 2
+
+    assert action("delete", 2)["Location"] == LIST
+    assert "a internal" not in table_of(client.get(LIST).content.decode())
+    deleted_page = client.get(reverse("workspace:activity_deleted")).content.decode()
+    assert "a internal" in deleted_page
+    detail = client.get(reverse("workspace:activity_detail", kwargs={"pk": activity.pk})).content.decode()
+    assert "This activity was deleted" in detail
+
+    assert action("restore", 3).status_code == 302
+    activity.refresh_from_db()
+    assert activity.deleted_at is None and activity.version == 4
+    assert "a internal" in table_of(client.get(LIST).content.decode())
+
+
+def test_a_stale_delete_is_refused_with_the_changes(world: World) -> None:
+    activity = world.activities["a_internal"]
+    services.activity_update(actor=world.admin, activity=activity, data={"title": "Changed"}, expected_version=1)
+    response = signed_in(world.officer_a).post(
+        reverse("workspace:activity_delete", kwargs={"pk": activity.pk}), {"version": 1}
+    )
+    content = response.content.decode()
+    assert response.status_code == 409
+    assert "<strong>Title</strong>: a internal → Changed" in content
+    activity.refresh_from_db()
+    assert activity.deleted_at is None
+
+
+def test_editing_a_deleted_activity_sends_back_to_restore(world: World) -> None:
+    deleted = world.activities["a_deleted"]
+    response = signed_in(world.officer_a).get(reverse("workspace:activity_edit", kwargs={"pk": deleted.pk}))
+    assert response.status_code == 302 and response["Location"] == f"/activities/{deleted.pk}/"
+
+
+def test_a_version_that_is_not_a_number_is_a_clear_error(world: World) -> None:
+    activity = world.activities["a_internal"]
+    response = signed_in(world.officer_a).post(
+        reverse("workspace:activity_cancel", kwargs={"pk": activity.pk}), {"version": "abc"}
+    )
+    assert response.status_code == 400 and "Enter a whole number." in response.content.decode()
+
+
+# Detail -----------------------------------------------------------------------------------
+
+
+def test_detail_shows_history_with_who_when_and_old_to_new(world: World, django_assert_max_num_queries: Any) -> None:
+    activity = world.activities["a_internal"]
+    services.activity_update(
+        actor=world.officer_a, activity=activity, data={"title": "Retitled", "level": "senior"}, expected_version=1
+    )
+    client = signed_in(world.officer_a)
+    client.get(LIST)
+    with django_assert_max_num_queries(10):
+        response = client.get(reverse("workspace:activity_detail", kwargs={"pk": activity.pk}))
+    content = response.content.decode()
+    assert "<strong>title</strong>: a internal → Retitled" in content
+    assert "<strong>level</strong>: Working → Senior" in content
+    assert "officer_a" in content and "activity.update" in content
+
+
+# Export -------------------------------------------------------------------------------------
+
+
+def test_csv_export_streams_the_filtered_visible_list(world: World) -> None:
+    ActivityFactory(relationship=world.rel_a, title="=HYPERLINK(1)", external_ref="x-1", area=area("demining"))
+    response = signed_in(world.officer_a).get(reverse("workspace:activity_export_csv"), {"area": "demining"})
+    assert response.streaming
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    assert "attachment; filename=" in response["Content-Disposition"]
+    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode("utf-8-sig"))))
+    assert [row["title"] for row in rows] == ["'=HYPERLINK(1)"]
+    assert rows[0]["state_a"] == "BY" and rows[0]["state_b"] == "US" and rows[0]["area"] == "demining"
+    assert rows[0]["releasability"] == "internal"
+
+
+def test_xlsx_export_holds_the_same_rows(world: World) -> None:
+    response = signed_in(world.manager).get(reverse("workspace:activity_export_xlsx"), {"sort": "title"})
+    assert response.streaming
+    workbook = openpyxl.load_workbook(io.BytesIO(b"".join(response.streaming_content)), read_only=True)
+    rows = list(workbook.worksheets[0].iter_rows(values_only=True))
+    header = rows[0]
+    titles = [row[header.index("title")] for row in rows[1:]]
+    assert titles == ["a internal", "a public", "b internal", "b public"]
+    assert isinstance(rows[1][header.index("start_date")], datetime.datetime)
+
+
+def test_export_rows_come_from_a_server_side_iterator(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    from django.db.models.query import QuerySet
+
+    chunk_sizes: list[int] = []
+    original = QuerySet.iterator
+
+    def spy(self: QuerySet[Any], chunk_size: int | None = None) -> Any:
+        chunk_sizes.append(chunk_size or 0)
+        return original(self, chunk_size=chunk_size)
+
+    monkeypatch.setattr(QuerySet, "iterator", spy)
+    response = signed_in(world.manager).get(reverse("workspace:activity_export_csv"))
+    assert chunk_sizes == []  # nothing is read before the response is consumed
+    content = b"".join(response.streaming_content).decode("utf-8-sig")
+    assert chunk_sizes == [2000]
+    assert content.count("\n") == 5  # header and four visible activities
+
+
+def test_export_with_invalid_filters_goes_back_to_the_list(world: World) -> None:
+    response = signed_in(world.officer_a).get(reverse("workspace:activity_export_csv"), {"start_date_after": "x"})
+    assert response.status_code == 302 and response["Location"] == f"{LIST}?start_date_after=x"

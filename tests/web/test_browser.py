@@ -1,0 +1,123 @@
+"""A desk officer's day in headless Chromium: sign in, create an activity (fixing a
+validation error), filter the list, import a file with a bad row and then a corrected
+one, export. Screenshots of the key steps go to artifacts/."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import expect
+
+from cooperation.bulk import IMPORT_COLUMNS
+from cooperation.choices import Classification
+from cooperation.models import Activity
+from tests.factories import DeskFactory, RelationshipFactory, UserFactory
+from tests.web.conftest import screenshot
+
+# live_server needs committed data: a transactional test. pytest-django runs these after
+# the others, and the founding areas (a data migration) are put back first in case an
+# earlier transactional test flushed them.
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+PASSWORD = "correct-horse-battery"
+
+
+def import_file(tmp_path: Path, name: str, rows: list[dict[str, str]]) -> Path:
+    lines = [",".join(IMPORT_COLUMNS)]
+    for row in rows:
+        values = dict.fromkeys(IMPORT_COLUMNS, "") | row
+        lines.append(",".join(values[column] for column in IMPORT_COLUMNS))
+    path = tmp_path / name
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def imported(ref: str, **changes: str) -> dict[str, str]:
+    return {"external_ref": ref, "state_a": "BY", "state_b": "US", "area": "demining", "title": f"Clearance {ref}",
+            "kind": "technical_assistance", "status": "conducted", "start_date": "2018-08-06",
+            "participants": "25"} | changes  # fmt: skip
+
+
+def founding_areas() -> None:
+    from importlib import import_module
+
+    from django.apps import apps
+
+    migration = import_module("cooperation.migrations.0002_areas_and_accreditation_relationship_key")
+    migration.create_areas(apps, None)
+
+
+def test_desk_officer_workflow(live_server: Any, page: Any, tmp_path: Path, settings: Any) -> None:
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    founding_areas()
+    relationship = RelationshipFactory(state_a="BY", state_b="US")
+    desk = DeskFactory(name="Eastern Europe", relationships=[relationship])
+    UserFactory(username="officer", clearance=Classification.INTERNAL, desks=[desk])
+    base = live_server.url
+
+    # Sign in.
+    page.goto(f"{base}/activities/")
+    assert page.url.startswith(f"{base}/accounts/login/")
+    page.fill("#id_username", "officer")
+    page.fill("#id_password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base}/activities/")
+    assert "0 activities" in page.inner_text("#total")
+
+    # Create an activity: a validation error is shown beside its field, the values stay.
+    page.click("text=New activity")
+    page.select_option("#id_relationship", label="Belarus – United States")
+    page.select_option("#id_area", label="Military education")
+    page.fill("#id_title", "English course for officers")
+    page.select_option("#id_kind", "course")
+    page.fill("#id_start_date", "2016-09-12")
+    page.fill("#id_end_date", "2016-09-01")
+    page.fill("#id_participants", "16")
+    page.click("#activity-form button[type=submit]")
+    assert "The end date cannot be before the start date." in page.inner_text("#id_end_date_errors")
+    assert page.input_value("#id_title") == "English course for officers"
+    screenshot(page, "browser-01-validation-error")
+    page.fill("#id_end_date", "2016-12-16")
+    page.click("#activity-form button[type=submit]")
+    page.wait_for_selector("text=Activity “English course for officers” created.")
+    assert "Belarus – United States" in page.inner_text("#activity-fields")
+    screenshot(page, "browser-02-created")
+
+    # Import a file with one bad row: every problem listed, nothing written.
+    page.goto(f"{base}/activities/import/")
+    bad = import_file(tmp_path, "bad.csv", [imported("b-1"), imported("b-2", start_date="2018-02-30")])
+    page.set_input_files("#id_file", str(bad))
+    page.click("#import-form button[type=submit]")
+    errors = page.inner_text("#import-errors")
+    assert "3" in errors and "start_date" in errors and "is not a date" in errors
+    assert page.locator("#commit-import").count() == 0
+    assert not Activity.objects.filter(external_ref__startswith="b-").exists()
+    screenshot(page, "browser-03-import-errors")
+
+    # The corrected file: checked, then committed.
+    good = import_file(tmp_path, "good.csv", [imported("b-1"), imported("b-2", start_date="2018-02-28")])
+    page.set_input_files("#id_file", str(good))
+    page.click("#import-form button[type=submit]")
+    page.click("#commit-import")
+    page.wait_for_selector("text=Import done: 2 created, 0 updated, 0 unchanged.")
+    assert Activity.objects.filter(external_ref__startswith="b-").count() == 2
+
+    # Filter as you type: htmx swaps the results and the URL keeps the state.
+    assert "3 activities" in page.inner_text("#total")
+    page.fill("#id_q", "clearance")
+    # A locator wait, not wait_for_function: the page's CSP forbids evaluating strings.
+    expect(page.locator("#total")).to_have_text(re.compile(r"^2 "))
+    assert "q=clearance" in page.url
+    assert "English course for officers" not in page.inner_text("#results")
+    screenshot(page, "browser-04-filtered")
+    page.reload()
+    assert "2 activities" in page.inner_text("#total")  # the link reproduces the view
+
+    # Export the filtered list.
+    with page.expect_download() as download_info:
+        page.click("#export-csv")
+    exported = Path(download_info.value.path()).read_text(encoding="utf-8-sig")
+    assert exported.count("\n") == 3 and "Clearance b-1" in exported and "English course" not in exported

@@ -1,0 +1,141 @@
+"""The import pages: template, upload with dry run, commit, re-import."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import openpyxl
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client, override_settings
+from django.urls import reverse
+
+from cooperation.bulk import IMPORT_COLUMNS
+from cooperation.models import Activity
+from tests.conftest import World
+
+pytestmark = pytest.mark.django_db
+
+IMPORT = reverse("workspace:activity_import")
+COMMIT = reverse("workspace:activity_import_commit")
+
+
+@pytest.fixture(autouse=True)
+def media_root(tmp_path: Any, settings: Any) -> None:
+    settings.MEDIA_ROOT = str(tmp_path)
+
+
+def signed_in(user: Any) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def csv_file(*lines: str, name: str = "activities.csv") -> SimpleUploadedFile:
+    content = "\n".join([",".join(IMPORT_COLUMNS), *lines]) + "\n"
+    return SimpleUploadedFile(name, content.encode(), content_type="text/csv")
+
+
+def line(ref: str, **changes: str) -> str:
+    values = dict.fromkeys(IMPORT_COLUMNS, "")
+    values |= {"external_ref": ref, "state_a": "BY", "state_b": "US", "area": "education", "title": f"Imported {ref}",
+               "kind": "course", "start_date": "2017-03-01", "participants": "5"}  # fmt: skip
+    values |= changes
+    return ",".join(values[name] for name in IMPORT_COLUMNS)
+
+
+def test_templates_download_as_csv_and_xlsx(world: World) -> None:
+    client = signed_in(world.officer_a)
+    response = client.get(reverse("workspace:activity_import_template_csv"))
+    content = b"".join(response.streaming_content).decode("utf-8-sig")
+    assert content.splitlines()[0] == ",".join(IMPORT_COLUMNS)
+    response = client.get(reverse("workspace:activity_import_template_xlsx"))
+    sheet = openpyxl.load_workbook(io.BytesIO(b"".join(response.streaming_content))).worksheets[0]
+    assert [cell.value for cell in sheet[1]] == list(IMPORT_COLUMNS)
+
+
+def test_a_file_with_one_bad_row_lists_it_and_writes_nothing(world: World) -> None:
+    upload = csv_file(line("w-1"), line("w-2", start_date="2017-02-30"), line("w-3"))
+    response = signed_in(world.officer_a).post(IMPORT, {"file": upload})
+    content = response.content.decode()
+    assert response.status_code == 400
+    assert "Nothing was written" in content
+    assert '<td class="text-end">3</td><td>start_date</td>' in content
+    assert "is not a date; write it as YYYY-MM-DD" in content
+    assert 'id="commit-import"' not in content
+    assert not Activity.objects.filter(external_ref__startswith="w-").exists()
+
+
+def test_a_clean_file_is_checked_then_committed_then_reimported_without_duplicates(world: World) -> None:
+    client = signed_in(world.officer_a)
+    report = client.post(IMPORT, {"file": csv_file(line("w-1"), line("w-2"))}).content.decode()
+    assert "<strong>2</strong> to create" in report and 'id="commit-import"' in report
+    assert not Activity.objects.filter(external_ref__startswith="w-").exists()  # a dry run so far
+    token = report.split('name="token" value="')[1].split('"')[0]
+
+    response = client.post(COMMIT, {"token": token})
+    assert response.status_code == 302 and response["Location"] == reverse("workspace:activity_list")
+    assert Activity.objects.filter(external_ref__startswith="w-").count() == 2
+    assert "Import done: 2 created, 0 updated, 0 unchanged." in client.get(response["Location"]).content.decode()
+    assert client.post(COMMIT, {"token": token}).status_code == 302  # the token is spent
+    assert Activity.objects.filter(external_ref__startswith="w-").count() == 2
+
+    again = client.post(IMPORT, {"file": csv_file(line("w-1"), line("w-2", title="Changed"))}).content.decode()
+    assert "<strong>0</strong> to create" in again and "<strong>1</strong> to update" in again
+    assert "<strong>1</strong> unchanged" in again
+
+
+def test_a_token_is_only_good_for_its_owner(world: World) -> None:
+    admin = signed_in(world.admin)
+    report = admin.post(IMPORT, {"file": csv_file(line("w-1"))}).content.decode()
+    token = report.split('name="token" value="')[1].split('"')[0]
+    response = signed_in(world.officer_a).post(COMMIT, {"token": token}, follow=True)
+    assert "no longer waiting to be imported" in response.content.decode()
+    assert not Activity.objects.filter(external_ref="w-1").exists()
+
+
+def test_rows_are_checked_again_at_commit(world: World) -> None:
+    client = signed_in(world.officer_a)
+    report = client.post(IMPORT, {"file": csv_file(line("w-1"))}).content.decode()
+    token = report.split('name="token" value="')[1].split('"')[0]
+    world.desk_a.relationships.remove(world.rel_a)  # the officer lost the desk meanwhile
+    response = client.post(COMMIT, {"token": token})
+    assert response.status_code == 409
+    assert "You may not record anything for Belarus – United States." in response.content.decode()
+    assert not Activity.objects.filter(external_ref="w-1").exists()
+
+
+@pytest.mark.parametrize(
+    ("upload", "message"),
+    [
+        (SimpleUploadedFile("a.csv", b"\xff\xfe\x00garbage\x00"), "not valid UTF-16"),
+        (SimpleUploadedFile("a.xlsx", b"PK\x03\x04broken"), "The ZIP container is damaged"),
+        (SimpleUploadedFile("a.csv", b"title\nx\n"), "Missing columns"),
+        (SimpleUploadedFile("a.csv", b""), "The submitted file is empty."),
+    ],
+)
+def test_bad_files_get_a_message_beside_the_field(world: World, upload: SimpleUploadedFile, message: str) -> None:
+    response = signed_in(world.officer_a).post(IMPORT, {"file": upload})
+    content = response.content.decode()
+    assert response.status_code == 400
+    assert 'id="id_file_errors">' in content and message.lower() in content.lower()
+
+
+@override_settings(IMPORT_MAX_BYTES=50)
+def test_an_oversized_upload_is_refused_unread(world: World) -> None:
+    response = signed_in(world.officer_a).post(IMPORT, {"file": csv_file(line("w-1"))})
+    assert response.status_code == 400 and "can be imported at once" in response.content.decode()
+
+
+def test_xlsx_upload_works_like_csv(world: World) -> None:
+    workbook = openpyxl.Workbook()
+    sheet = workbook.active
+    assert sheet is not None
+    sheet.append(list(IMPORT_COLUMNS))
+    sheet.append(line("x-1").split(","))
+    buffer = io.BytesIO()
+    workbook.save(buffer)
+    upload = SimpleUploadedFile("activities.xlsx", buffer.getvalue())
+    report = signed_in(world.officer_a).post(IMPORT, {"file": upload}).content.decode()
+    assert "XLSX file, 1 row" in report and "<strong>1</strong> to create" in report
