@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import io
 import threading
 from decimal import Decimal
 from typing import Any
@@ -401,4 +402,10 @@ def test_concurrent_refreshes_of_the_same_keys_never_double_count(migrated_data:
         thread.join(timeout=60)
     assert errors == []
     assert figures(relationship, D(2017, 3, 1)) == (20, Decimal("80.000000"), 0)
+    assert rollups_match_activities()
+
+
+def test_synthetic_volume_arrives_with_its_rollups() -> None:
+    call_command("seed_demo", synthetic=300, seed=5, relationships=10, stdout=io.StringIO())
+    assert IntensityRollup.objects.exists()
     assert rollups_match_activities()
