@@ -9,14 +9,16 @@ in the month of its start date. `activity_score` is the definition in Python; `S
 is the same formula for set-based aggregation, and a test holds them together.
 
 Rollups (weight set × relationship × area × month × releasability → conducted count,
-score sum, pipeline count) are recomputed from the activities, never incremented, so
-running a refresh twice or concurrently cannot double count:
+score sum, pipeline count) are recomputed from the activities, or added to by the
+transaction that inserted the rows, under one advisory lock, so running a refresh twice
+or concurrently cannot double count:
 
 * `schedule_refresh(keys)` — call inside the writing transaction with the
   (relationship id, month) keys it touched; one Celery task per transaction is sent on
-  commit, none on rollback.
-* `refresh_rollups(keys=…)` — the task's work: delete and re-insert the rows of those
-  keys, under advisory locks.
+  commit, none on rollback. The activity services call it.
+* `refresh_rollups(keys=…)` — the task's work: delete and re-insert the rows of those keys.
+* `add_inserted_activities(activity_ids=…)` — for bulk inserts: add the new rows'
+  contributions inside the inserting transaction (exactly once: it commits with them).
 * `rebuild_rollups()` — the nightly reconcile and `manage.py rebuild_intensity`.
 """
 
@@ -33,6 +35,7 @@ from typing import Any
 
 from django.db import connection, transaction
 from django.db.models import TextChoices
+from django.db.transaction import TransactionManagementError
 
 from cooperation.choices import PIPELINE_STATUSES, ActivityLevel, ActivityStatus
 from cooperation.models import Activity, IntensityRollup, Relationship, WeightSet
@@ -244,74 +247,81 @@ def schedule_refresh(keys: Iterable[RollupKey], *, using: str = "default") -> No
 
 # Recomputing -------------------------------------------------------------------------
 
-# Refreshes hold the global lock shared and one lock per relationship; switching the
-# active weight set and deleting stale rows hold it exclusively.
+# Every writer of rollup rows (refresh, rebuild, delta, switching the active weight set)
+# holds one transaction-level advisory lock: writers take turns, and each statement
+# after the lock sees every change committed before it was granted. One lock cannot
+# deadlock, however many times a transaction takes it.
+ROLLUP_LOCK = int.from_bytes(hashlib.blake2b(b"attache.intensity.rollups", digest_size=8).digest(), "big", signed=True)
 
 
-def _lock_id(name: str) -> int:
-    return int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True)
-
-
-GLOBAL_LOCK = _lock_id("attache.intensity")
-
-
-def _relationship_lock(relationship_id: int) -> int:
-    return _lock_id(f"attache.intensity.relationship:{relationship_id}")
-
-
-def lock_rollups_exclusively() -> None:
-    """Wait for running refreshes and keep new ones out until the transaction ends."""
+def lock_rollups() -> None:
+    """Wait for other writers of rollups; keep them out until the transaction ends."""
+    if not connection.in_atomic_block:
+        raise TransactionManagementError("Rollups are locked for a transaction: call inside transaction.atomic().")
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [GLOBAL_LOCK])
+        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [ROLLUP_LOCK])
+        # The set-based statements below plan better without JIT compilation, which
+        # costs more than it saves on these short queries.
+        cursor.execute("SET LOCAL jit = off")
 
 
-def _lock_relationships(cursor: Any, relationship_ids: Iterable[int]) -> None:
-    # Always in the same order, so that two refreshes cannot deadlock. Each later
-    # statement of the transaction sees every change committed before the locks were held.
-    cursor.execute("SELECT pg_advisory_xact_lock_shared(%s)", [GLOBAL_LOCK])
-    lock_ids = sorted({_relationship_lock(relationship_id) for relationship_id in relationship_ids})
-    cursor.execute("SELECT pg_advisory_xact_lock(lock_id) FROM unnest(%s::bigint[]) AS lock_id", [lock_ids])
-
-
+_ACTIVITY_COLUMNS = (
+    "relationship_id, area_id, start_date, end_date, status, level, participants, releasability, deleted_at"
+)
 _AGGREGATE_SQL = f"""
     SELECT ws.id AS weight_set_id, a.relationship_id, a.area_id,
            date_trunc('month', a.start_date)::date AS month, a.releasability,
            count(*) FILTER (WHERE {_CONDUCTED}) AS conducted,
            coalesce(sum({SCORE_SQL}) FILTER (WHERE {_CONDUCTED}), 0) AS intensity,
            count(*) FILTER (WHERE {_PIPELINE}) AS pipeline
-    FROM cooperation_activity a
-    {{scope_join}}
+    FROM {{source}}
     JOIN cooperation_weightset ws ON ws.id = ANY(%(weight_sets)s)
     LEFT JOIN cooperation_areaweight aw ON aw.weight_set_id = ws.id AND aw.area_id = a.area_id
-    WHERE a.deleted_at IS NULL AND {_COUNTED} {{scope_where}}
+    WHERE a.deleted_at IS NULL AND {_COUNTED}
     GROUP BY ws.id, a.relationship_id, a.area_id, date_trunc('month', a.start_date), a.releasability
-"""  # noqa: S608 (built from constants only)
-_INSERT_SQL = """
-    INSERT INTO cooperation_intensityrollup
-        (weight_set_id, relationship_id, area_id, month, releasability, conducted, intensity, pipeline)
-    SELECT weight_set_id, relationship_id, area_id, month, releasability, conducted, intensity, pipeline
-    FROM ({aggregate}) fresh
-    WHERE fresh.weight_set_id IN (SELECT ws.id FROM cooperation_weightset ws WHERE {maintained})
 """
 _KEYS_SQL = "(SELECT DISTINCT * FROM unnest(%(relationships)s::bigint[], %(months)s::date[]) AS k(rel, month))"
-_KEY_SCOPE = {
-    "scope_join": (
-        f"JOIN {_KEYS_SQL} keys ON a.relationship_id = keys.rel"
-        " AND a.start_date >= keys.month AND a.start_date < (keys.month + interval '1 month')::date"
+# One index range scan per key (activity_rel_start_idx): fast for the few keys of a
+# write, and never a scan of the whole table.
+_SOURCES = {
+    "keys": (
+        f"{_KEYS_SQL} keys CROSS JOIN LATERAL ("
+        f"SELECT {_ACTIVITY_COLUMNS} FROM cooperation_activity"
+        " WHERE relationship_id = keys.rel AND start_date >= keys.month"
+        " AND start_date < (keys.month + interval '1 month')::date OFFSET 0) a"
     ),
-    "scope_where": "",
+    "relationships": (
+        f"(SELECT {_ACTIVITY_COLUMNS} FROM cooperation_activity WHERE relationship_id = ANY(%(relationships)s)) a"
+    ),
+    # The ids arrive as one array literal: 10,000 bound values would take longer to plan than to run.
+    "activities": f"(SELECT {_ACTIVITY_COLUMNS} FROM cooperation_activity WHERE id = ANY(%(activities)s::bigint[])) a",
+    "everything": "cooperation_activity a",
 }
-_RELATIONSHIP_SCOPE = {"scope_join": "", "scope_where": "AND a.relationship_id = ANY(%(relationships)s)"}
+_ROLLUP_COLUMNS = "weight_set_id, relationship_id, area_id, month, releasability, conducted, intensity, pipeline"
+_INSERT_SQL = f"""
+    INSERT INTO cooperation_intensityrollup ({_ROLLUP_COLUMNS})
+    SELECT {_ROLLUP_COLUMNS} FROM ({{aggregate}}) fresh
+    WHERE fresh.weight_set_id IN (SELECT ws.id FROM cooperation_weightset ws WHERE {_MAINTAINED})
+"""
+_INSERT_KEYS_SQL = _INSERT_SQL.format(aggregate=_AGGREGATE_SQL.format(source=_SOURCES["keys"]))
+_INSERT_RELATIONSHIPS_SQL = _INSERT_SQL.format(aggregate=_AGGREGATE_SQL.format(source=_SOURCES["relationships"]))
+_ADD_ACTIVITIES_SQL = (
+    _INSERT_SQL.format(aggregate=_AGGREGATE_SQL.format(source=_SOURCES["activities"]))
+    + " ON CONFLICT (weight_set_id, relationship_id, month, area_id, releasability) DO UPDATE SET"
+    " conducted = cooperation_intensityrollup.conducted + EXCLUDED.conducted,"
+    " intensity = cooperation_intensityrollup.intensity + EXCLUDED.intensity,"
+    " pipeline = cooperation_intensityrollup.pipeline + EXCLUDED.pipeline"
+)
 _DELETE_KEYS_SQL = (
-    f"DELETE FROM cooperation_intensityrollup r USING {_KEYS_SQL} keys"  # noqa: S608 (constants only)
+    f"DELETE FROM cooperation_intensityrollup r USING {_KEYS_SQL} keys"
     " WHERE r.weight_set_id = ANY(%(weight_sets)s) AND r.relationship_id = keys.rel AND r.month = keys.month"
 )
-_INSERT_KEYS_SQL = _INSERT_SQL.format(aggregate=_AGGREGATE_SQL.format(**_KEY_SCOPE), maintained=_MAINTAINED)
-_INSERT_RELATIONSHIPS_SQL = _INSERT_SQL.format(
-    aggregate=_AGGREGATE_SQL.format(**_RELATIONSHIP_SCOPE), maintained=_MAINTAINED
+_DELETE_RELATIONSHIPS_SQL = (
+    "DELETE FROM cooperation_intensityrollup"
+    " WHERE weight_set_id = ANY(%(weight_sets)s) AND relationship_id = ANY(%(relationships)s)"
 )
 _DELETE_STALE_SQL = (
-    "DELETE FROM cooperation_intensityrollup r USING cooperation_weightset ws"  # noqa: S608 (constants only)
+    "DELETE FROM cooperation_intensityrollup r USING cooperation_weightset ws"
     f" WHERE ws.id = r.weight_set_id AND NOT ({_MAINTAINED})"
 )
 
@@ -335,20 +345,19 @@ def _weight_set_ids(weight_set_ids: Iterable[int] | None) -> list[int]:
 def refresh_rollups(*, keys: Iterable[RollupKey], weight_set_ids: Iterable[int] | None = None) -> RefreshResult:
     """Recompute the rollup rows of `keys` for every maintained weight set (or those given).
 
-    Delete and re-insert under advisory locks: safe to run twice or concurrently.
+    Delete and re-insert under the rollup lock: safe to run twice or concurrently.
     """
     unique = sorted({rollup_key(relationship_id, month) for relationship_id, month in keys})
+    lock_rollups()
     sets = _weight_set_ids(weight_set_ids)
     if not unique or not sets:
         return RefreshResult(weight_set_ids=sets, keys=len(unique), deleted=0, inserted=0)
-    relationships = [relationship_id for relationship_id, _ in unique]
     params: dict[str, Any] = {
-        "relationships": relationships,
+        "relationships": [relationship_id for relationship_id, _ in unique],
         "months": [month for _, month in unique],
         "weight_sets": sets,
     }
     with connection.cursor() as cursor:
-        _lock_relationships(cursor, relationships)
         cursor.execute(_DELETE_KEYS_SQL, params)
         deleted = cursor.rowcount
         cursor.execute(_INSERT_KEYS_SQL, params)
@@ -362,27 +371,68 @@ def refresh_relationships(
 ) -> RefreshResult:
     """Recompute every month of these relationships (one transaction)."""
     relationships = sorted(set(relationship_ids))
+    lock_rollups()
     sets = _weight_set_ids(weight_set_ids)
     if not relationships or not sets:
         return RefreshResult(weight_set_ids=sets, keys=0, deleted=0, inserted=0)
     params: dict[str, Any] = {"relationships": relationships, "weight_sets": sets}
     with connection.cursor() as cursor:
-        _lock_relationships(cursor, relationships)
-        cursor.execute(
-            "DELETE FROM cooperation_intensityrollup"
-            " WHERE weight_set_id = ANY(%(weight_sets)s) AND relationship_id = ANY(%(relationships)s)",
-            params,
-        )
+        cursor.execute(_DELETE_RELATIONSHIPS_SQL, params)
         deleted = cursor.rowcount
         cursor.execute(_INSERT_RELATIONSHIPS_SQL, params)
         inserted = cursor.rowcount
     return RefreshResult(weight_set_ids=sets, keys=0, deleted=deleted, inserted=inserted)
 
 
+def add_inserted_activities(*, activity_ids: Iterable[int]) -> int:
+    """Add activities inserted by the current transaction to the rollups, in that transaction.
+
+    For bulk imports that insert rows with SQL or `bulk_create` (the services schedule
+    refreshes themselves). Adding is far cheaper than recomputing the months they fall
+    in, and it is exactly once because it commits or rolls back with the rows
+    themselves. Call it once, just before the transaction ends (it holds the rollup
+    lock until then), with ids that no refresh has counted yet: rows this transaction
+    inserted. Ids already added in this transaction are ignored. Rows updated or
+    deleted by the import need `schedule_refresh` instead. Returns the rollup rows
+    written.
+    """
+    if not connection.in_atomic_block:
+        raise TransactionManagementError("add_inserted_activities must run in the transaction that inserted them.")
+    added: _AddedActivities | None = getattr(connection, "_intensity_added_activities", None)
+    if added is None or added.hooks is not connection.run_on_commit:
+        added = _AddedActivities(hooks=connection.run_on_commit)
+        connection._intensity_added_activities = added  # type: ignore[attr-defined]
+        transaction.on_commit(added.close)
+    ids = sorted(set(map(int, activity_ids)) - added.ids)
+    if not ids:
+        return 0
+    lock_rollups()
+    sets = _weight_set_ids(None)
+    if not sets:
+        return 0
+    with connection.cursor() as cursor:
+        literal = "{" + ",".join(map(str, ids)) + "}"
+        cursor.execute(_ADD_ACTIVITIES_SQL, {"activities": literal, "weight_sets": sets})
+        written = cursor.rowcount
+    added.ids.update(ids)
+    return written
+
+
+@dataclasses.dataclass
+class _AddedActivities:
+    """Ids added to the rollups by the current transaction (see `_PendingRefresh`)."""
+
+    hooks: list[Any]
+    ids: set[int] = dataclasses.field(default_factory=set)
+
+    def close(self) -> None:
+        self.ids.clear()
+
+
 @transaction.atomic
 def delete_stale_rollups() -> int:
     """Drop rows of weight sets that are neither active nor being activated."""
-    lock_rollups_exclusively()
+    lock_rollups()
     with connection.cursor() as cursor:
         cursor.execute(_DELETE_STALE_SQL)
         return cursor.rowcount
@@ -404,8 +454,8 @@ def rebuild_rollups(
 ) -> RebuildResult:
     """Recompute the rollups of every relationship (or those given) from scratch.
 
-    One transaction per chunk of relationships, so refreshes of other relationships go
-    on meanwhile and readers see each relationship either before or after, never half.
+    One transaction per chunk of relationships, so refreshes go on in between and
+    readers see each relationship either before or after, never half.
     """
     sets = _weight_set_ids(weight_set_ids)
     relationships = sorted(
@@ -429,7 +479,7 @@ def fresh_aggregation(*, weight_set_id: int) -> dict[tuple[int, int, datetime.da
 
     Keys are (relationship id, area id, month, releasability); values (conducted, intensity, pipeline).
     """
-    sql = _AGGREGATE_SQL.format(scope_join="", scope_where="")
+    sql = _AGGREGATE_SQL.format(source=_SOURCES["everything"])
     with connection.cursor() as cursor:
         cursor.execute(sql, {"weight_sets": [weight_set_id]})
         return {

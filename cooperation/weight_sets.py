@@ -169,7 +169,7 @@ def weight_set_complete_activation(*, weight_set_id: int) -> bool:
         return False
     intensity.rebuild_rollups(weight_set_ids=[weight_set_id])
     with transaction.atomic():
-        intensity.lock_rollups_exclusively()
+        intensity.lock_rollups()
         weight_set = WeightSet.objects.select_for_update().filter(pk=weight_set_id).first()
         if weight_set is None or weight_set.status != WeightSetStatus.ACTIVATING:
             return False

@@ -49,4 +49,12 @@ def delete_default_set(apps, schema_editor):
 class Migration(migrations.Migration):
     dependencies = [("cooperation", "0006_intensity")]
 
-    operations = [migrations.RunPython(create_default_set, delete_default_set)]
+    operations = [
+        # Room on each page for HOT updates: adding a bulk import's rows to the rollups
+        # updates thousands of rows in place without touching the indexes.
+        migrations.RunSQL(
+            "ALTER TABLE cooperation_intensityrollup SET (fillfactor = 80)",
+            "ALTER TABLE cooperation_intensityrollup RESET (fillfactor)",
+        ),
+        migrations.RunPython(create_default_set, delete_default_set),
+    ]

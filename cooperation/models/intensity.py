@@ -180,9 +180,13 @@ class IntensityRollup(models.Model):
     the active set never see rows computed with another one.
     """
 
-    weight_set = models.ForeignKey(WeightSet, on_delete=models.CASCADE, related_name="+")
-    relationship = models.ForeignKey("cooperation.Relationship", on_delete=models.CASCADE, related_name="+")
-    area = models.ForeignKey("cooperation.CooperationArea", on_delete=models.CASCADE, related_name="+")
+    # No index per foreign key: the unique key's index leads with weight set and
+    # relationship, and every index slows the writes that keep the rollups current.
+    weight_set = models.ForeignKey(WeightSet, on_delete=models.CASCADE, related_name="+", db_index=False)
+    relationship = models.ForeignKey(
+        "cooperation.Relationship", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    area = models.ForeignKey("cooperation.CooperationArea", on_delete=models.CASCADE, related_name="+", db_index=False)
     month = models.DateField(help_text="First day of the month the activities started in.")
     releasability = models.PositiveSmallIntegerField(choices=Classification.choices)
     conducted = models.PositiveIntegerField(default=0)

@@ -409,3 +409,75 @@ def test_synthetic_volume_arrives_with_its_rollups() -> None:
     call_command("seed_demo", synthetic=300, seed=5, relationships=10, stdout=io.StringIO())
     assert IntensityRollup.objects.exists()
     assert rollups_match_activities()
+
+
+# Bulk inserts add to the rollups inside their own transaction ------------------------------
+
+
+def bulk_insert(relationship: Relationship, count: int, **overrides: Any) -> list[int]:
+    fields: dict[str, Any] = {
+        "relationship": relationship,
+        "area": area("education"),
+        "title": "Imported",
+        "kind": "course",
+        "status": ActivityStatus.CONDUCTED,
+        "start_date": D(2017, 3, 6),
+        "participants": 9,
+    }
+    fields.update(overrides)
+    return [activity.pk for activity in Activity.objects.bulk_create(Activity(**fields) for _ in range(count))]
+
+
+def test_bulk_inserted_rows_are_added_once_in_their_transaction(relationship: Relationship) -> None:
+    ActivityFactory(relationship=relationship, participants=9)
+    intensity.rebuild_rollups()
+    with transaction.atomic():
+        ids = bulk_insert(relationship, 3) + bulk_insert(relationship, 2, status=ActivityStatus.PLANNED)
+        assert intensity.add_inserted_activities(activity_ids=ids) == 1
+        assert intensity.add_inserted_activities(activity_ids=ids) == 0  # already added
+    assert figures(relationship, D(2017, 3, 1)) == (4, Decimal("16.000000"), 2)
+    assert rollups_match_activities()
+
+
+def test_adding_rolls_back_with_the_rows(relationship: Relationship) -> None:
+    with pytest.raises(RuntimeError), transaction.atomic():
+        intensity.add_inserted_activities(activity_ids=bulk_insert(relationship, 3))
+        raise RuntimeError("abort")
+    assert not IntensityRollup.objects.exists()
+    assert rollups_match_activities()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_adding_outside_a_transaction_is_refused(migrated_data: None) -> None:
+    with pytest.raises(transaction.TransactionManagementError, match="in the transaction that inserted them"):
+        intensity.add_inserted_activities(activity_ids=[1])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_refresh_during_an_import_waits_for_it_and_never_double_counts(migrated_data: None) -> None:
+    relationship = RelationshipFactory(state_a="BY", state_b="US")
+    ActivityFactory(relationship=relationship, participants=9)
+    intensity.rebuild_rollups()
+    added, refreshed = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def refresh() -> None:
+        try:
+            added.wait(timeout=10)
+            intensity.refresh_rollups(keys=[(relationship.pk, D(2017, 3, 1))])  # blocks on the import's lock
+            refreshed.set()
+        except BaseException as error:
+            errors.append(error)
+        finally:
+            connection.close()
+
+    worker = threading.Thread(target=refresh)
+    worker.start()
+    with transaction.atomic():
+        intensity.add_inserted_activities(activity_ids=bulk_insert(relationship, 2))
+        added.set()
+        assert not refreshed.wait(timeout=1)  # still waiting for this transaction
+    worker.join(timeout=30)
+    assert errors == [] and refreshed.is_set()
+    assert figures(relationship, D(2017, 3, 1)) == (3, Decimal("12.000000"), 0)
+    assert rollups_match_activities()

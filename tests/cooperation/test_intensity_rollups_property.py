@@ -39,6 +39,7 @@ operation = st.one_of(
     st.tuples(st.just("restore"), st.integers(0, 50)),
     st.tuples(st.just("batch"), st.lists(st.fixed_dictionaries(field_values), min_size=1, max_size=4)),
     st.tuples(st.just("rolled_back"), st.fixed_dictionaries(field_values)),
+    st.tuples(st.just("bulk_insert"), st.lists(st.fixed_dictionaries(field_values), min_size=1, max_size=4)),
 )
 
 
@@ -100,6 +101,13 @@ class World:
             with transaction.atomic():
                 for fields in step[1]:
                     self.create(fields)
+        elif kind == "bulk_insert":
+            with transaction.atomic():
+                rows = [
+                    Activity(title="Imported", kind=ActivityKind.COURSE, **self.values(fields)) for fields in step[1]
+                ]
+                ids = [activity.pk for activity in Activity.objects.bulk_create(rows)]
+                intensity.add_inserted_activities(activity_ids=ids)
         elif kind == "rolled_back":
             try:
                 with transaction.atomic():
