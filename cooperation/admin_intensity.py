@@ -145,7 +145,10 @@ class WeightSetAdmin(HistoryMixin, admin.ModelAdmin):
 
     def delete_queryset(self, request: HttpRequest, queryset: QuerySet[WeightSet]) -> None:
         for weight_set in queryset:
-            self.delete_model(request, weight_set)
+            try:
+                self.delete_model(request, weight_set)
+            except ValidationError as error:
+                self.message_user(request, "; ".join(error.messages), messages.ERROR)
 
     @admin.action(description="Activate the selected weight set (recomputes every figure)")
     def activate(self, request: HttpRequest, queryset: QuerySet[WeightSet]) -> None:

@@ -161,3 +161,19 @@ def test_rollups_are_read_only(client_for_admin: Client, world: World) -> None:
     assert 'name="conducted"' not in page.content.decode()
     response = client_for_admin.post(reverse("admin:cooperation_intensityrollup_change", args=[rollup.pk]), {})
     assert response.status_code == 403
+
+
+def test_bulk_delete_refuses_a_selection_with_a_used_set_and_deletes_drafts(client_for_admin: Client) -> None:
+    from cooperation import weight_sets
+
+    active = WeightSet.objects.active()
+    draft = weight_sets.weight_set_create(actor=None, name="Draft")
+    url = reverse("admin:cooperation_weightset_changelist")
+    response = client_for_admin.post(
+        url, {"action": "delete_selected", "_selected_action": [active.pk, draft.pk], "post": "yes"}
+    )
+    assert response.status_code == 403
+    assert WeightSet.objects.count() == 2
+    response = client_for_admin.post(url, {"action": "delete_selected", "_selected_action": [draft.pk], "post": "yes"})
+    assert response.status_code == 302
+    assert list(WeightSet.objects.values_list("pk", flat=True)) == [active.pk]
