@@ -320,10 +320,12 @@ _DELETE_RELATIONSHIPS_SQL = (
     "DELETE FROM cooperation_intensityrollup"
     " WHERE weight_set_id = ANY(%(weight_sets)s) AND relationship_id = ANY(%(relationships)s)"
 )
-_DELETE_STALE_SQL = (
-    "DELETE FROM cooperation_intensityrollup r USING cooperation_weightset ws"
-    f" WHERE ws.id = r.weight_set_id AND NOT ({_MAINTAINED})"
-)
+_DELETE_STALE_SQL = f"""
+    DELETE FROM cooperation_intensityrollup r
+    WHERE NOT EXISTS (SELECT 1 FROM cooperation_weightset ws WHERE ws.id = r.weight_set_id AND {_MAINTAINED})
+       OR NOT EXISTS (SELECT 1 FROM cooperation_relationship rel WHERE rel.id = r.relationship_id)
+       OR NOT EXISTS (SELECT 1 FROM cooperation_cooperationarea area WHERE area.id = r.area_id)
+"""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -431,7 +433,8 @@ class _AddedActivities:
 
 @transaction.atomic
 def delete_stale_rollups() -> int:
-    """Drop rows of weight sets that are neither active nor being activated."""
+    """Drop rows of weight sets neither active nor being activated, and rows whose
+    relationship or area no longer exists (deleted with SQL, bypassing the ORM's cascade)."""
     lock_rollups()
     with connection.cursor() as cursor:
         cursor.execute(_DELETE_STALE_SQL)

@@ -180,13 +180,19 @@ class IntensityRollup(models.Model):
     the active set never see rows computed with another one.
     """
 
-    # No index per foreign key: the unique key's index leads with weight set and
-    # relationship, and every index slows the writes that keep the rollups current.
-    weight_set = models.ForeignKey(WeightSet, on_delete=models.CASCADE, related_name="+", db_index=False)
-    relationship = models.ForeignKey(
-        "cooperation.Relationship", on_delete=models.CASCADE, related_name="+", db_index=False
+    # Derived data, written thousands of rows at a time: no index per foreign key (the
+    # unique key's index leads with weight set and relationship) and no foreign-key
+    # constraint checked per written row. Deletes through the ORM still cascade, and
+    # the nightly reconcile drops rows whose weight set, relationship or area is gone.
+    weight_set = models.ForeignKey(
+        WeightSet, on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
     )
-    area = models.ForeignKey("cooperation.CooperationArea", on_delete=models.CASCADE, related_name="+", db_index=False)
+    relationship = models.ForeignKey(
+        "cooperation.Relationship", on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
+    )
+    area = models.ForeignKey(
+        "cooperation.CooperationArea", on_delete=models.CASCADE, related_name="+", db_index=False, db_constraint=False
+    )
     month = models.DateField(help_text="First day of the month the activities started in.")
     releasability = models.PositiveSmallIntegerField(choices=Classification.choices)
     conducted = models.PositiveIntegerField(default=0)
@@ -204,6 +210,9 @@ class IntensityRollup(models.Model):
                 name="intensityrollup_key",
             ),
             models.CheckConstraint(condition=Q(month__day=1), name="intensityrollup_month_first_day"),
+            models.CheckConstraint(
+                condition=Q(releasability__in=Classification.values), name="intensityrollup_releasability_valid"
+            ),
             models.CheckConstraint(condition=Q(conducted__gt=0) | Q(pipeline__gt=0), name="intensityrollup_not_empty"),
         ]
 

@@ -481,3 +481,22 @@ def test_a_refresh_during_an_import_waits_for_it_and_never_double_counts(migrate
     assert errors == [] and refreshed.is_set()
     assert figures(relationship, D(2017, 3, 1)) == (3, Decimal("12.000000"), 0)
     assert rollups_match_activities()
+
+
+def test_rollups_go_with_a_relationship_deleted_through_the_orm(relationship: Relationship) -> None:
+    ActivityFactory(relationship=relationship)
+    intensity.rebuild_rollups()
+    Activity.objects.filter(relationship=relationship).delete()  # hard delete: the rollups are now stale
+    relationship.delete()
+    assert not IntensityRollup.objects.exists()
+
+
+def test_the_reconcile_drops_rows_of_relationships_deleted_with_sql(relationship: Relationship) -> None:
+    ActivityFactory(relationship=relationship)
+    intensity.rebuild_rollups()
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM cooperation_activity WHERE relationship_id = %s", [relationship.pk])
+        cursor.execute("DELETE FROM cooperation_relationship WHERE id = %s", [relationship.pk])
+    assert IntensityRollup.objects.filter(relationship_id=relationship.pk).exists()
+    assert intensity.rebuild_rollups().stale_deleted == 1
+    assert not IntensityRollup.objects.exists()
