@@ -233,16 +233,28 @@ def schedule_refresh(keys: Iterable[RollupKey], *, using: str = "default") -> No
         return
     conn = transaction.get_connection(using)
     pending: _PendingRefresh | None = getattr(conn, "_intensity_pending_refresh", None)
-    # Django replaces `run_on_commit` with a new list whenever a transaction (or a
-    # savepoint holding callbacks) ends, so a pending batch belongs to the current
-    # transaction only while it still shares the list its callback was put in.
-    if pending is None or pending.sent or pending.hooks is not conn.run_on_commit:
+    if pending is None or pending.sent or not _registered(conn, pending, pending.send):
         pending = _PendingRefresh(hooks=conn.run_on_commit)
         conn._intensity_pending_refresh = pending
         pending.keys.update(keys)
         transaction.on_commit(pending.send, using=using, robust=True)
         return
     pending.keys.update(keys)
+
+
+def _registered(conn: Any, state: Any, callback: Any) -> bool:
+    """Whether `callback` of a per-transaction `state` still waits for the current commit.
+
+    Django replaces `run_on_commit` with a new list whenever a transaction ends or a
+    savepoint rolls back, so sharing the list proves it cheaply; after a savepoint
+    rollback the (short) list is searched once.
+    """
+    if state.hooks is conn.run_on_commit:
+        return True
+    if any(registered == callback for _, registered, _ in conn.run_on_commit):
+        state.hooks = conn.run_on_commit
+        return True
+    return False
 
 
 # Recomputing -------------------------------------------------------------------------
@@ -401,7 +413,7 @@ def add_inserted_activities(*, activity_ids: Iterable[int]) -> int:
     if not connection.in_atomic_block:
         raise TransactionManagementError("add_inserted_activities must run in the transaction that inserted them.")
     added: _AddedActivities | None = getattr(connection, "_intensity_added_activities", None)
-    if added is None or added.hooks is not connection.run_on_commit:
+    if added is None or not _registered(connection, added, added.close):
         added = _AddedActivities(hooks=connection.run_on_commit)
         connection._intensity_added_activities = added  # type: ignore[attr-defined]
         transaction.on_commit(added.close)

@@ -318,6 +318,18 @@ def test_keys_from_a_rolled_back_savepoint_do_not_block_later_ones(
     assert sent == [[[relationship.pk, "2017-02-01"]]]
 
 
+def test_a_rolled_back_savepoint_without_keys_keeps_one_task(
+    relationship: Relationship, sent: list[Any], django_capture_on_commit_callbacks: Any
+) -> None:
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        add(relationship, start_date=D(2017, 1, 10))
+        with pytest.raises(RuntimeError), transaction.atomic():
+            transaction.on_commit(lambda: None)
+            raise RuntimeError("abort")
+        add(relationship, start_date=D(2017, 2, 10))
+    assert sent == [[[relationship.pk, "2017-01-01"], [relationship.pk, "2017-02-01"]]]
+
+
 def test_editing_a_title_schedules_nothing(
     relationship: Relationship, sent: list[Any], django_capture_on_commit_callbacks: Any
 ) -> None:
