@@ -14,6 +14,7 @@ from pathlib import Path
 import environ
 import pghistory
 import pgtrigger
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -210,6 +211,22 @@ CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=25 
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 2 * 60 * 60}
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = TIME_ZONE
+# django-celery-beat's DatabaseScheduler copies these into its tables when beat starts.
+CELERY_BEAT_SCHEDULE = {
+    "intensity-reconcile-nightly": {
+        "task": "cooperation.tasks.reconcile_intensity_rollups",
+        "schedule": crontab(hour=2, minute=30),
+    },
+}
+
+# Cooperation intensity ------------------------------------------------------------
+# Relative change (0.25 = 25 %) beyond which a relationship's trend is flagged.
+try:
+    INTENSITY_TREND_THRESHOLD = env.float("INTENSITY_TREND_THRESHOLD", default=0.25)
+except ValueError:
+    INTENSITY_TREND_THRESHOLD = -1.0
+if not 0 < INTENSITY_TREND_THRESHOLD <= 100:
+    raise ImproperlyConfigured("INTENSITY_TREND_THRESHOLD must be a number above 0 and at most 100 (0.25 = 25 %).")
 
 # REST framework --------------------------------------------------------------
 REST_FRAMEWORK = {

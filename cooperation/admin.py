@@ -361,3 +361,7 @@ class ActivityAdmin(HistoryMixin, admin.ModelAdmin):
         for activity in queryset:
             services.activity_restore(actor=request.user, activity=activity)  # type: ignore[arg-type]
         self.message_user(request, f"{queryset.count()} activities restored.")
+
+
+# The intensity index's weight sets and rollups live in their own module.
+from cooperation import admin_intensity  # noqa: E402, F401

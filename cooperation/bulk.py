@@ -33,6 +33,7 @@ from django.utils import timezone
 from django_countries import countries
 
 from cooperation.choices import ActivityKind, ActivityLevel, ActivityStatus, Classification
+from cooperation.intensity import add_inserted_activities, schedule_refresh
 from cooperation.models import Accreditation, Activity, CooperationArea, Relationship
 from cooperation.permissions import is_writer, writable_relationships
 
@@ -578,11 +579,15 @@ def _write(actor: User | None, plan: _Plan) -> None:
                 f"INSERT INTO {table} ({written}, external_ref, version, created_at, updated_at, "
                 "created_by_id, updated_by_id) "
                 f"SELECT {staged}, s.external_ref, 1, %s, %s, %s, %s "
-                "FROM activity_import_staging s WHERE s.existing_id IS NULL",
+                "FROM activity_import_staging s WHERE s.existing_id IS NULL RETURNING id",
                 [now, now, actor_id, actor_id],
             )
-            if cursor.rowcount != len(plan.creates):
+            inserted = [row[0] for row in cursor.fetchall()]
+            if len(inserted) != len(plan.creates):
                 raise IntegrityError("Some rows were not inserted.")
+            # New rows are added to the rollups in this transaction (cheaper than
+            # recomputing their months, and exactly once: it commits with them).
+            add_inserted_activities(activity_ids=inserted)
         if plan.updates:
             cursor.execute(
                 f"UPDATE {table} AS a SET {assignments}, version = a.version + 1, updated_at = %s, "
@@ -591,6 +596,9 @@ def _write(actor: User | None, plan: _Plan) -> None:
             )
             if cursor.rowcount != len(plan.updates):
                 raise IntegrityError("Some rows were not updated.")
+            # Updated rows may have moved between months or relationships: recompute
+            # the old and the new months once the import commits.
+            schedule_refresh(affected_rollup_keys((), plan.updates))
         cursor.execute("DROP TABLE activity_import_staging")
 
 

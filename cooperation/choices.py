@@ -88,3 +88,16 @@ class ActivityStatus(models.TextChoices):
 
 
 PIPELINE_STATUSES = (ActivityStatus.PLANNED, ActivityStatus.CONFIRMED)
+
+
+class WeightSetStatus(models.TextChoices):
+    """A set is a draft until activated; its rollups are built while `activating`;
+    exactly one set is `active`; the sets it replaced are `retired`."""
+
+    DRAFT = "draft", "Draft"
+    ACTIVATING = "activating", "Being activated"
+    ACTIVE = "active", "Active"
+    RETIRED = "retired", "Retired"
+
+
+CONDUCTED_STATUSES = (ActivityStatus.CONDUCTED,)

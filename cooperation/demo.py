@@ -21,7 +21,7 @@ from django.db import connection, transaction
 
 from accounts.models import User
 from accounts.services import user_create
-from cooperation import services
+from cooperation import intensity, services
 from cooperation.choices import (
     AccreditationStatus,
     ActivityKind,
@@ -390,7 +390,8 @@ def seed_synthetic(
 
     Rows go through PostgreSQL COPY into a staging table, then one INSERT … SELECT per
     chunk with ON CONFLICT on the external reference, so re-running with the same seed
-    adds nothing. The audit triggers fire for every inserted row.
+    adds nothing. The audit triggers fire for every inserted row. The rows bypass the
+    services, so the intensity rollups of the relationships are rebuilt at the end.
     """
     rng = random.Random(seed)
     area_ids = list(
@@ -426,4 +427,7 @@ def seed_synthetic(
             cursor.execute("DROP TABLE synthetic_activity")
         done += size
         _say(out, f"  {done:,} of {n:,} rows generated, {inserted:,} inserted")
+    if inserted:
+        rebuilt = intensity.rebuild_rollups(relationship_ids=relationship_ids)
+        _say(out, f"  intensity rollups rebuilt: {rebuilt.rows:,} rows")
     return inserted

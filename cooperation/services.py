@@ -20,6 +20,7 @@ from django.db import transaction
 from django.utils import timezone
 from django_countries import countries
 
+from cooperation import intensity
 from cooperation.choices import (
     AccreditationKind,
     AccreditationStatus,
@@ -167,6 +168,18 @@ ACTIVITY_EDITABLE_FIELDS = (
     "external_ref",
 )
 
+# Fields whose change can move an activity's figures in the intensity rollups.
+INTENSITY_FIELDS = (
+    "relationship",
+    "area",
+    "level",
+    "status",
+    "start_date",
+    "end_date",
+    "participants",
+    "releasability",
+)
+
 
 @transaction.atomic
 def activity_create(
@@ -216,6 +229,7 @@ def activity_create(
     activity.full_clean()
     with _audit(actor, "activity.create"):
         activity.save()
+    intensity.schedule_refresh([intensity.activity_key(activity)])
     return activity
 
 
@@ -251,6 +265,7 @@ def activity_update(
         raise ValidationError("This activity is deleted; restore it before editing.")
     _require_write(actor, relationship=current.relationship, releasability=current.releasability)
     before = {name: getattr(current, name) for name in data}
+    old_key = intensity.activity_key(current)
     for name, value in data.items():
         setattr(current, name, value)
     if all(getattr(current, name) == before[name] for name in data):
@@ -263,6 +278,8 @@ def activity_update(
     current.updated_by = actor
     with _audit(actor, "activity.update"):
         current.save()
+    if any(getattr(current, name) != before[name] for name in INTENSITY_FIELDS if name in data):
+        intensity.schedule_refresh([old_key, intensity.activity_key(current)])
     return current
 
 
@@ -280,6 +297,7 @@ def activity_soft_delete(*, actor: User | None, activity: Activity, expected_ver
     current.updated_by = actor
     with _audit(actor, "activity.delete"):
         current.save(update_fields=["deleted_at", "deleted_by", "version", "updated_at", "updated_by"])
+    intensity.schedule_refresh([intensity.activity_key(current)])
     return current
 
 
@@ -297,6 +315,7 @@ def activity_restore(*, actor: User | None, activity: Activity, expected_version
     current.updated_by = actor
     with _audit(actor, "activity.restore"):
         current.save(update_fields=["deleted_at", "deleted_by", "version", "updated_at", "updated_by"])
+    intensity.schedule_refresh([intensity.activity_key(current)])
     return current
 
 

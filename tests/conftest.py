@@ -67,3 +67,23 @@ def world(db: None) -> World:
         ),
         activities=activities,
     )
+
+
+@pytest.fixture
+def migrated_data(transactional_db: None) -> None:
+    """Put back what the data migrations create (areas, the default weight set).
+
+    Transactional tests start from the database as the previous one left it, which is
+    emptied (flushed) after each of them; serialized rollback cannot reload the
+    append-only history tables.
+    """
+    import importlib
+
+    from django.apps import apps
+    from django.db import connection
+
+    areas = importlib.import_module("cooperation.migrations.0002_areas_and_accreditation_relationship_key")
+    weights = importlib.import_module("cooperation.migrations.0007_default_weight_set")
+    areas.create_areas(apps, None)
+    with connection.schema_editor() as editor:
+        weights.create_default_set(apps, editor)

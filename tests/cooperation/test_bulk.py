@@ -14,7 +14,8 @@ from pghistory.models import Events
 from cooperation import services
 from cooperation.bulk import ImportRow, RowError, activity_bulk_import
 from cooperation.choices import ActivityKind, Classification
-from cooperation.models import Activity
+from cooperation.intensity import fresh_aggregation, rebuild_rollups, stored_rollups
+from cooperation.models import Activity, IntensityRollup, WeightSet
 from tests.conftest import World
 from tests.factories import AccreditationFactory, ActivityFactory, AttacheFactory, PostFactory, area
 
@@ -291,3 +292,21 @@ def test_bulk_validation_accepts_exactly_what_activity_create_accepts(world: Wor
     except (ValidationError, ValueError, PermissionDenied):
         single_ok = False
     assert bulk.ok == single_ok, (values, bulk.errors)
+
+
+def test_an_import_keeps_the_intensity_rollups_equal_to_a_fresh_aggregation(
+    world: World, django_capture_on_commit_callbacks: Any
+) -> None:
+    weight_set = WeightSet.objects.active()
+    rebuild_rollups()  # the world's activities were written by factories, not services
+    before = sum(rollup.conducted for rollup in IntensityRollup.objects.filter(relationship=world.rel_a))
+    with django_capture_on_commit_callbacks(execute=True):
+        activity_bulk_import(actor=world.officer_a, rows=[row(2), row(3, start_date="2018-05-04")])
+    assert stored_rollups(weight_set_id=weight_set.pk) == fresh_aggregation(weight_set_id=weight_set.pk)
+    counted = IntensityRollup.objects.filter(weight_set=weight_set, relationship=world.rel_a)
+    assert sum(rollup.conducted for rollup in counted) == before + 2
+    # An update that moves a row to another month is recomputed on commit.
+    with django_capture_on_commit_callbacks(execute=True):
+        result = activity_bulk_import(actor=world.officer_a, rows=[row(2, start_date="2019-11-20")])
+    assert result.updated == 1
+    assert stored_rollups(weight_set_id=weight_set.pk) == fresh_aggregation(weight_set_id=weight_set.pk)

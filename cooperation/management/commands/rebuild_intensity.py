@@ -1,0 +1,33 @@
+"""python manage.py rebuild_intensity — what the nightly reconcile does, by hand."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from django.core.management.base import BaseCommand
+
+from cooperation import intensity, weight_sets
+
+
+class Command(BaseCommand):
+    help = (
+        "Recompute every cooperation-intensity rollup from the activities (for the active weight set and one "
+        "being activated), finish activations whose task was lost, and drop rows of retired sets. Safe to run "
+        "at any time, also while workers refresh rollups."
+    )
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        started = time.monotonic()
+        activated = weight_sets.complete_pending_activations()
+        for weight_set_id in activated:
+            self.stdout.write(f"Weight set {weight_set_id} is now active.")
+        result = intensity.rebuild_rollups()
+        elapsed = time.monotonic() - started
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Rebuilt {result.rows:,} rollup rows for {result.relationships:,} relationships "
+                f"(weight sets {', '.join(map(str, result.weight_set_ids)) or 'none'}) in {elapsed:.1f} s; "
+                f"{result.stale_deleted:,} stale rows dropped."
+            )
+        )

@@ -1,0 +1,58 @@
+"""Celery tasks. Thin: they take ids or keys, call a service, and can run twice.
+
+Database hiccups (a dropped connection, a deadlock, a lock timeout) are retried with
+exponential backoff; messages are acknowledged after the work (acks_late), so a worker
+that dies mid-task leaves the message for another.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from celery import shared_task
+from django.db import InterfaceError, OperationalError
+
+from cooperation import intensity, weight_sets
+
+logger = logging.getLogger(__name__)
+
+RETRY_OPTIONS: dict[str, Any] = {
+    "autoretry_for": (OperationalError, InterfaceError),
+    "retry_backoff": 5,
+    "retry_backoff_max": 600,
+    "retry_jitter": True,
+    "max_retries": 8,
+    "acks_late": True,
+}
+
+
+@shared_task(**RETRY_OPTIONS, soft_time_limit=5 * 60, time_limit=6 * 60)
+def refresh_intensity_rollups(keys: list[list[Any]]) -> dict[str, int]:
+    """Recompute the rollups of these [relationship id, "YYYY-MM-01"] keys."""
+    result = intensity.refresh_rollups(keys=intensity.decode_keys(keys))
+    return {"keys": result.keys, "deleted": result.deleted, "inserted": result.inserted}
+
+
+@shared_task(**RETRY_OPTIONS, soft_time_limit=50 * 60, time_limit=55 * 60)
+def reconcile_intensity_rollups() -> dict[str, int]:
+    """Nightly: finish lost activations, then rebuild every rollup from the activities.
+
+    Catches writes that bypassed the services (SQL, `QuerySet.update()` in a shell)
+    and refreshes whose task was lost.
+    """
+    activated = weight_sets.complete_pending_activations()
+    result = intensity.rebuild_rollups()
+    logger.info(
+        "Intensity rollups rebuilt: %s relationships, %s rows, weight sets %s.",
+        result.relationships,
+        result.rows,
+        result.weight_set_ids,
+    )
+    return {"relationships": result.relationships, "rows": result.rows, "activated": len(activated)}
+
+
+@shared_task(**RETRY_OPTIONS, soft_time_limit=50 * 60, time_limit=55 * 60)
+def activate_weight_set(weight_set_id: int) -> bool:
+    """Build the rollups of a weight set being activated, then switch to it."""
+    return weight_sets.weight_set_complete_activation(weight_set_id=weight_set_id)
