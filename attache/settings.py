@@ -86,7 +86,7 @@ MIDDLEWARE = [
     "accounts.middleware.SecurityEventMiddleware",
     "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
-    "pghistory.middleware.HistoryMiddleware",
+    "attache.history.AuditContextMiddleware",
     # Last, as django-axes asks: turns a lockout into its response.
     "axes.middleware.AxesMiddleware",
 ]

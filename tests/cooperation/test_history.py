@@ -6,6 +6,8 @@ import datetime
 
 import pghistory
 import pytest
+from django.test import Client, override_settings
+from django.urls import reverse
 from pghistory.models import Events
 
 from cooperation import services
@@ -158,3 +160,20 @@ def test_history_shows_related_records_and_choices_by_name(world: World) -> None
         ("area", "Military education", "Demining"),
         ("releasability", "Internal", "Public"),
     ]
+
+
+@override_settings(TRUSTED_PROXY_COUNT=1)
+def test_web_changes_record_the_client_address(world: World) -> None:
+    client = Client(REMOTE_ADDR="10.0.0.1")
+    client.force_login(world.admin)
+    activity = world.activities["a_public"]
+    response = client.post(
+        reverse("admin:cooperation_activity_changelist"),
+        {"action": "soft_delete", "_selected_action": [activity.pk]},
+        HTTP_X_FORWARDED_FOR="6.6.6.6, 203.0.113.77",
+    )
+    assert response.status_code == 302
+    event = Events.objects.tracks(activity).order_by("-pgh_created_at").first()
+    assert event is not None
+    assert event.pgh_context["ip"] == "203.0.113.77"
+    assert event.pgh_context["user"] == world.admin.pk
