@@ -3,7 +3,7 @@
     python scripts/restore_drill.py [--synthetic N]
 
 Uses the PostgreSQL server of DATABASE_URL (default the local one) and two scratch
-databases, attache_drill_source and attache_drill_restored, dropped afterwards. Every
+databases, attache_drill_<pid>_source and attache_drill_<pid>_restored, dropped afterwards. Every
 table's row count must match, and every audit-history table must match row for row
 (an md5 over its ordered rows). Exits non-zero on any difference.
 """
@@ -24,7 +24,8 @@ import psycopg2
 from psycopg2 import sql
 
 ROOT = Path(__file__).resolve().parent.parent
-SOURCE, RESTORED = "attache_drill_source", "attache_drill_restored"
+# Per-run names, so that drills running side by side (CI, several checkouts) never collide.
+SOURCE, RESTORED = f"attache_drill_{os.getpid()}_source", f"attache_drill_{os.getpid()}_restored"
 
 
 def connect(config: dict[str, object], dbname: str) -> Any:
@@ -98,7 +99,12 @@ def main() -> int:
             ["seed_demo"],
             ["seed_demo", "--synthetic", str(args.synthetic), "--seed", "42"],
         ):
-            subprocess.run([python, "manage.py", *command], cwd=ROOT, env=source_env, check=True, capture_output=True)  # noqa: S603
+            step = subprocess.run(  # noqa: S603
+                [python, "manage.py", *command], cwd=ROOT, env=source_env, capture_output=True, text=True
+            )
+            if step.returncode != 0:
+                print(f"Restore drill FAILED while seeding ({' '.join(command)}):\n{step.stdout}{step.stderr}")
+                return 1
         connection_args = ["-h", str(config["HOST"] or "127.0.0.1"), "-p", str(config["PORT"] or 5432)]
         if config["USER"]:
             connection_args += ["-U", str(config["USER"])]
