@@ -13,6 +13,7 @@ from django.contrib.auth import views as auth_views
 from django.http import HttpResponse
 from django.urls import path, reverse_lazy
 
+from accounts import two_factor
 from accounts.models import SecurityEventKind
 from accounts.security import record_security_event
 
@@ -45,4 +46,6 @@ urlpatterns = [
         name="password_change",
     ),
     path("password/done/", auth_views.PasswordChangeDoneView.as_view(), name="password_change_done"),
+    path("two-factor/", two_factor.setup, name="two_factor"),
+    path("two-factor/verify/", two_factor.verify, name="two_factor_verify"),
 ]

@@ -66,6 +66,8 @@ INSTALLED_APPS = [
     "django_htmx",
     "django_celery_beat",
     "csp",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "pgtrigger",
     "pghistory",
     "accounts",
@@ -80,9 +82,11 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "accounts.middleware.SessionTimeoutMiddleware",
+    "accounts.two_factor.SecondFactorMiddleware",
     "accounts.middleware.SecurityEventMiddleware",
     "csp.middleware.CSPMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -146,6 +150,11 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Second factor (TOTP): administrators must use one; others may. Not configurable from the
+# environment, so no deployment can switch it off by accident.
+OTP_REQUIRED_FOR_ADMINS = True
+OTP_TOTP_ISSUER = "Attaché"
+
 # Browser sessions end after this much inactivity, and this long after sign-in at most.
 SESSION_IDLE_TIMEOUT = env.int("SESSION_IDLE_TIMEOUT", default=30 * 60)
 SESSION_ABSOLUTE_TIMEOUT = env.int("SESSION_ABSOLUTE_TIMEOUT", default=12 * 60 * 60)

@@ -8,6 +8,7 @@ Washington. The attachés' names are fictional.
 
 from __future__ import annotations
 
+import base64
 import csv
 import datetime
 import io
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 import pghistory
 from django.conf import settings
 from django.db import connection, transaction
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import User
 from accounts.services import user_create
@@ -80,6 +82,9 @@ DEMO_USERS = [
     ("analyst", Role.API_CLIENT, INTERNAL, []),
     ("admin", Role.ADMIN, RESTRICTED, []),
 ]
+
+# The demo admin's TOTP key (hex). Demo only: seed_demo refuses to run in production.
+DEMO_TOTP_KEY = "4174746163686520646d6f2074776f2066616374"
 
 GENERAL_AREA = (
     "general",
@@ -247,10 +252,18 @@ def seed_demo(*, out: Callable[[str], None] | None = None) -> dict[str, int]:
             validate=False,
         )
         created["users"] += 1
+    # Admins must use a second factor: the demo admin gets a device with a known key.
+    admin = User.objects.get(username="admin")
+    device, _ = TOTPDevice.objects.get_or_create(
+        user=admin, name="Demo authenticator", defaults={"key": DEMO_TOTP_KEY, "confirmed": True}
+    )
     _say(out, f"Demo logins (password for each: {settings.DEMO_PASSWORD}):")
     for username, role, clearance, desk_names in DEMO_USERS:
         desks_text = f", desks: {', '.join(desk_names)}" if desk_names else ""
         _say(out, f"  {username:<8} {Role(role).label.lower()}, clearance {Classification(clearance).code}{desks_text}")
+    key = base64.b32encode(device.bin_key).decode("ascii")
+    _say(out, f"  admin's second factor: key {key} in an authenticator app,")
+    _say(out, "  or `.venv/bin/python manage.py totp_code admin` for the current code.")
     return created
 
 

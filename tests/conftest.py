@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 from django.utils import timezone
@@ -87,3 +88,11 @@ def migrated_data(transactional_db: None) -> None:
     areas.create_areas(apps, None)
     with connection.schema_editor() as editor:
         weights.create_default_set(apps, editor)
+
+
+@pytest.fixture(autouse=True)
+def _second_factor_only_where_tested(request: pytest.FixtureRequest, settings: Any) -> None:
+    """Admins must use a second factor; tests of other behaviour sign admins in with
+    force_login and do not go through it. Tests marked `second_factor` get the real rule."""
+    if "second_factor" not in request.keywords:
+        settings.OTP_REQUIRED_FOR_ADMINS = False

@@ -1,0 +1,143 @@
+"""TOTP second factor: admins must use it, others may; unverified sessions are held."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+from django_otp.oath import TOTP
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from accounts.models import SecurityEvent, SecurityEventKind
+from tests.conftest import World
+
+pytestmark = [pytest.mark.django_db, pytest.mark.second_factor]
+
+
+def code_for(device: TOTPDevice, offset_steps: int = 0) -> str:
+    totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
+    totp.time = time.time() + offset_steps * device.step
+    return f"{totp.token():0{device.digits}d}"
+
+
+def signed_in(user: object) -> Client:
+    client = Client()
+    client.force_login(user)  # password done; the second factor is what is tested here
+    return client
+
+
+def test_an_admin_without_a_device_must_set_one_up_first(world: World) -> None:
+    client = signed_in(world.admin)
+    response = client.get("/activities/")
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("accounts:two_factor"))
+    assert client.get(reverse("admin:index")).status_code == 302
+    page = client.get(reverse("accounts:two_factor"))
+    body = page.content.decode()
+    assert "Administrators must set up a second factor" in body
+    assert "data:image/svg+xml;base64," in body
+    device = TOTPDevice.objects.get(user=world.admin, confirmed=False)
+    response = client.post(reverse("accounts:two_factor"), {"code": code_for(device), "next": "/activities/"})
+    assert response.status_code == 302 and response["Location"] == "/activities/"
+    device.refresh_from_db()
+    assert device.confirmed
+    assert client.get(reverse("admin:index")).status_code == 200
+
+
+def test_a_wrong_code_is_refused_and_recorded(world: World) -> None:
+    client = signed_in(world.admin)
+    client.get(reverse("accounts:two_factor"))
+    device = TOTPDevice.objects.get(user=world.admin)
+    wrong = f"{(int(code_for(device)) + 1) % 1_000_000:06d}"
+    response = client.post(reverse("accounts:two_factor"), {"code": wrong})
+    assert response.status_code == 200
+    assert "That code is not right" in response.content.decode()
+    device.refresh_from_db()
+    assert not device.confirmed
+    event = SecurityEvent.objects.get(kind=SecurityEventKind.SECOND_FACTOR_FAILED)
+    assert (event.user, event.success) == (world.admin, False)
+
+
+def test_a_user_with_a_device_must_enter_a_code_after_the_password(world: World) -> None:
+    device = TOTPDevice.objects.create(user=world.officer_a, name="phone", confirmed=True)
+    client = signed_in(world.officer_a)
+    response = client.get("/activities/?q=x")
+    assert response.status_code == 302
+    assert response["Location"] == f"{reverse('accounts:two_factor_verify')}?next=%2Factivities%2F%3Fq%3Dx"
+    response = client.post(reverse("accounts:two_factor_verify"), {"code": "12x456"})
+    assert "Enter the digits" in response.content.decode()
+    response = client.post(
+        reverse("accounts:two_factor_verify"), {"code": code_for(device), "next": "/activities/?q=x"}
+    )
+    assert response.status_code == 302 and response["Location"] == "/activities/?q=x"
+    assert client.get("/activities/").status_code == 200
+
+
+def test_a_code_cannot_be_used_twice(world: World) -> None:
+    device = TOTPDevice.objects.create(user=world.officer_a, name="phone", confirmed=True)
+    code = code_for(device)
+    first, second = signed_in(world.officer_a), signed_in(world.officer_a)
+    assert first.post(reverse("accounts:two_factor_verify"), {"code": code})["Location"] == "/"
+    assert second.post(reverse("accounts:two_factor_verify"), {"code": code}).status_code == 200
+
+
+def test_the_next_parameter_cannot_send_users_elsewhere(world: World) -> None:
+    device = TOTPDevice.objects.create(user=world.officer_a, name="phone", confirmed=True)
+    client = signed_in(world.officer_a)
+    response = client.post(
+        reverse("accounts:two_factor_verify"), {"code": code_for(device), "next": "https://evil.example/"}
+    )
+    assert response["Location"] == "/"
+
+
+def test_others_may_go_without_and_may_switch_it_off(world: World) -> None:
+    client = signed_in(world.manager)
+    assert client.get("/activities/").status_code == 200
+    client.get(reverse("accounts:two_factor"))
+    device = TOTPDevice.objects.get(user=world.manager)
+    client.post(reverse("accounts:two_factor"), {"code": code_for(device)})
+    assert TOTPDevice.objects.filter(user=world.manager, confirmed=True).exists()
+    client.post(reverse("accounts:two_factor"), {"disable": "1"})
+    assert not TOTPDevice.objects.filter(user=world.manager).exists()
+
+
+def test_admins_cannot_switch_it_off(world: World) -> None:
+    device = TOTPDevice.objects.create(user=world.admin, name="phone", confirmed=True)
+    client = signed_in(world.admin)
+    client.post(reverse("accounts:two_factor_verify"), {"code": code_for(device)})
+    response = client.post(reverse("accounts:two_factor"), {"disable": "1"}, follow=True)
+    assert "Administrators must keep a second factor" in response.content.decode()
+    assert TOTPDevice.objects.filter(user=world.admin, confirmed=True).exists()
+
+
+def test_api_calls_on_an_unverified_session_get_json_403(world: World) -> None:
+    TOTPDevice.objects.create(user=world.manager, name="phone", confirmed=True)
+    client = signed_in(world.manager)
+    response = client.get("/api/v1/activities/")
+    assert response.status_code == 403
+    assert response.json()["detail"].startswith("Second factor required")
+
+
+def test_api_tokens_are_not_held_at_the_second_factor(world: World) -> None:
+    from accounts.services import token_issue
+
+    TOTPDevice.objects.create(user=world.api_client, name="phone", confirmed=True)
+    _, key = token_issue(user=world.api_client, name="bi", days=5)
+    response = Client().get("/api/v1/areas/", HTTP_AUTHORIZATION=f"Token {key}")
+    assert response.status_code == 200
+    assert "results" in response.json()
+
+
+def test_the_demo_admin_has_a_device_and_totp_code_prints_a_working_code() -> None:
+    import io
+
+    from django.core.management import call_command
+
+    call_command("seed_demo", stdout=io.StringIO())
+    out = io.StringIO()
+    call_command("totp_code", "admin", stdout=out)
+    code = out.getvalue().split()[0]
+    device = TOTPDevice.objects.get(user__username="admin", confirmed=True)
+    assert device.verify_token(code)
