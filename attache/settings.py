@@ -222,6 +222,10 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = TIME_ZONE
 # django-celery-beat's DatabaseScheduler copies these into its tables when beat starts.
 CELERY_BEAT_SCHEDULE = {
+    "intensity-outbox-every-minute": {
+        "task": "cooperation.tasks.drain_intensity_outbox",
+        "schedule": 60.0,
+    },
     "intensity-reconcile-nightly": {
         "task": "cooperation.tasks.reconcile_intensity_rollups",
         "schedule": crontab(hour=2, minute=30),

@@ -24,6 +24,7 @@ from cooperation.models import (
     DeskRelationship,
     Post,
     Relationship,
+    TaskFailure,
 )
 from cooperation.selectors import history_for
 
@@ -365,3 +366,18 @@ class ActivityAdmin(HistoryMixin, admin.ModelAdmin):
 
 # The intensity index's weight sets and rollups live in their own module.
 from cooperation import admin_intensity  # noqa: E402, F401
+
+
+@admin.register(TaskFailure)
+class TaskFailureAdmin(admin.ModelAdmin):
+    list_display = ("failed_at", "task_name", "retries", "exception")
+    list_filter = ("task_name", "failed_at")
+    search_fields = ("task_name", "task_id", "exception")
+    date_hierarchy = "failed_at"
+    readonly_fields = ("failed_at", "task_name", "task_id", "args", "kwargs", "retries", "exception", "traceback")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -379,6 +379,59 @@ def refresh_rollups(*, keys: Iterable[RollupKey], weight_set_ids: Iterable[int] 
     return RefreshResult(weight_set_ids=sets, keys=len(unique), deleted=deleted, inserted=inserted)
 
 
+_TAKE_OUTBOX_SQL = (
+    "DELETE FROM cooperation_intensityoutbox WHERE id IN "
+    "(SELECT id FROM cooperation_intensityoutbox ORDER BY id LIMIT %s) RETURNING relationship_id, month"
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class DrainResult:
+    taken: int
+    keys: int
+    inserted: int
+
+
+def drain_outbox(*, extra_keys: Iterable[RollupKey] = (), batch: int = 5000) -> DrainResult:
+    """Recompute the keys the triggers left in the outbox (and `extra_keys`), until it is empty.
+
+    Each batch is one transaction that takes the rollup lock, removes the outbox rows it
+    can see, and only then recomputes their keys: the recompute reads a later snapshot,
+    so every change whose outbox row was removed is in it; rows of transactions not yet
+    committed stay for the next drain. Safe to run twice or concurrently.
+    """
+    pending = {rollup_key(relationship_id, month) for relationship_id, month in extra_keys}
+    taken = keys = inserted = 0
+    while True:
+        with transaction.atomic():
+            lock_rollups()
+            with connection.cursor() as cursor:
+                cursor.execute(_TAKE_OUTBOX_SQL, [batch])
+                rows = cursor.fetchall()
+            batch_keys = pending | {rollup_key(relationship_id, month) for relationship_id, month in rows}
+            pending = set()
+            result = refresh_rollups(keys=batch_keys)
+        taken += len(rows)
+        keys += result.keys
+        inserted += result.inserted
+        if len(rows) < batch:
+            return DrainResult(taken=taken, keys=keys, inserted=inserted)
+
+
+@transaction.atomic
+def _clear_outbox(relationship_ids: list[int] | None) -> int:
+    """Forget outbox keys that a rebuild starting now will recompute anyway."""
+    lock_rollups()
+    with connection.cursor() as cursor:
+        if relationship_ids is None:
+            cursor.execute("DELETE FROM cooperation_intensityoutbox")
+        else:
+            cursor.execute(
+                "DELETE FROM cooperation_intensityoutbox WHERE relationship_id = ANY(%s)", [relationship_ids]
+            )
+        return cursor.rowcount
+
+
 @transaction.atomic
 def refresh_relationships(
     *, relationship_ids: Iterable[int], weight_set_ids: Iterable[int] | None = None
@@ -476,6 +529,9 @@ def rebuild_rollups(
     relationships = sorted(
         set(relationship_ids) if relationship_ids is not None else Relationship.objects.values_list("pk", flat=True)
     )
+    if weight_set_ids is None:
+        # Every maintained set is rebuilt below, from snapshots later than this one.
+        _clear_outbox(None if relationship_ids is None else relationships)
     rows = 0
     for start in range(0, len(relationships), chunk_size):
         result = refresh_relationships(relationship_ids=relationships[start : start + chunk_size], weight_set_ids=sets)

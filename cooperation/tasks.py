@@ -29,9 +29,20 @@ RETRY_OPTIONS: dict[str, Any] = {
 
 @shared_task(**RETRY_OPTIONS, soft_time_limit=5 * 60, time_limit=6 * 60)
 def refresh_intensity_rollups(keys: list[list[Any]]) -> dict[str, int]:
-    """Recompute the rollups of these [relationship id, "YYYY-MM-01"] keys."""
-    result = intensity.refresh_rollups(keys=intensity.decode_keys(keys))
-    return {"keys": result.keys, "deleted": result.deleted, "inserted": result.inserted}
+    """Recompute the rollups of these [relationship id, "YYYY-MM-01"] keys, and of every
+    key waiting in the outbox (a write whose own task was lost)."""
+    result = intensity.drain_outbox(extra_keys=intensity.decode_keys(keys))
+    return {"taken": result.taken, "keys": result.keys, "inserted": result.inserted}
+
+
+@shared_task(**RETRY_OPTIONS, soft_time_limit=5 * 60, time_limit=6 * 60)
+def drain_intensity_outbox() -> dict[str, int]:
+    """Every minute (beat): recompute whatever the outbox holds — writes whose refresh
+    was never sent (process died after commit, broker down) catch up here."""
+    result = intensity.drain_outbox()
+    if result.taken:
+        logger.info("Intensity outbox drained: %s entries, %s keys.", result.taken, result.keys)
+    return {"taken": result.taken, "keys": result.keys, "inserted": result.inserted}
 
 
 @shared_task(**RETRY_OPTIONS, soft_time_limit=50 * 60, time_limit=55 * 60)

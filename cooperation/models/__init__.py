@@ -1,7 +1,8 @@
 from cooperation.models.accreditation import Accreditation, Attache, Post
 from cooperation.models.activity import Activity, CooperationArea, Relationship
 from cooperation.models.desk import Desk, DeskOfficer, DeskRelationship
-from cooperation.models.intensity import AreaWeight, IntensityRollup, WeightSet
+from cooperation.models.intensity import AreaWeight, IntensityOutbox, IntensityRollup, WeightSet
+from cooperation.models.ops import TaskFailure
 from cooperation.models.sync import ActivityChange
 
 __all__ = [
@@ -14,8 +15,10 @@ __all__ = [
     "Desk",
     "DeskOfficer",
     "DeskRelationship",
+    "IntensityOutbox",
     "IntensityRollup",
     "Post",
     "Relationship",
+    "TaskFailure",
     "WeightSet",
 ]

@@ -218,3 +218,24 @@ class IntensityRollup(models.Model):
 
     def __str__(self) -> str:
         return f"{self.relationship_id}/{self.area_id}/{self.month:%Y-%m}/{self.releasability}"
+
+
+class IntensityOutbox(models.Model):
+    """(Relationship, month) keys whose rollups are stale, written by database triggers
+    in the same transaction as every change to an activity.
+
+    The outbox makes refreshes survive a lost task: if the process dies between commit
+    and sending the refresh, or the broker is down, the keys are still here and the
+    next drain (after any later write, and every minute from beat) recomputes them.
+    Bulk writes, COPY-fed inserts and `QuerySet.update()` are covered the same way.
+    """
+
+    relationship_id = models.BigIntegerField()
+    month = models.DateField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return f"relationship {self.relationship_id}, {self.month:%Y-%m}"

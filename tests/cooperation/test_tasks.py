@@ -22,7 +22,7 @@ pytestmark = pytest.mark.django_db
 def test_refresh_task_recomputes_the_keys_it_is_given() -> None:
     activity = ActivityFactory(start_date=D(2017, 3, 9), participants=9)
     result = tasks.refresh_intensity_rollups.delay([[activity.relationship_id, "2017-03-01"]]).get()
-    assert result == {"keys": 1, "deleted": 0, "inserted": 1}
+    assert result == {"taken": 1, "keys": 1, "inserted": 1}  # the factory insert left its key in the outbox
     active = WeightSet.objects.active().pk
     assert intensity.stored_rollups(weight_set_id=active) == intensity.fresh_aggregation(weight_set_id=active)
 
@@ -45,7 +45,8 @@ def test_refresh_task_is_retried_on_database_errors(monkeypatch: pytest.MonkeyPa
     finally:
         app.conf.task_eager_propagates = True
     assert len(calls) == 2
-    assert result.get() == {"keys": 1, "deleted": 0, "inserted": 1}
+    # The failed attempt rolled back, outbox entry included: the retry takes it again.
+    assert result.get() == {"taken": 1, "keys": 1, "inserted": 1}
 
 
 @pytest.mark.parametrize(
@@ -91,3 +92,32 @@ def test_a_write_succeeds_even_when_the_broker_is_down(
     assert intensity.stored_rollups(weight_set_id=active)[
         (relationship.pk, activity.area_id, D(2017, 3, 1), activity.releasability)
     ] == (1, Decimal("2.000000"), 0)
+
+
+def test_a_task_that_fails_after_its_last_retry_is_recorded(monkeypatch: pytest.MonkeyPatch) -> None:
+    from cooperation.models import TaskFailure
+
+    def always_down(**kwargs: Any) -> Any:
+        raise OperationalError("could not connect to server")
+
+    monkeypatch.setattr(intensity, "drain_outbox", always_down)
+    app.conf.task_eager_propagates = False
+    try:
+        result = tasks.drain_intensity_outbox.apply(retries=tasks.RETRY_OPTIONS["max_retries"])
+    finally:
+        app.conf.task_eager_propagates = True
+    assert result.failed()
+    failure = TaskFailure.objects.get()
+    assert failure.task_name == "cooperation.tasks.drain_intensity_outbox"
+    assert "could not connect to server" in failure.exception
+    assert failure.retries == tasks.RETRY_OPTIONS["max_retries"]
+    assert "OperationalError" in failure.traceback
+
+
+def test_the_broker_visibility_timeout_outlasts_the_longest_retry_and_task(settings: Any) -> None:
+    visibility = settings.CELERY_BROKER_TRANSPORT_OPTIONS["visibility_timeout"]
+    assert visibility > tasks.RETRY_OPTIONS["retry_backoff_max"]
+    assert visibility > settings.CELERY_TASK_TIME_LIMIT
+    assert visibility > max(
+        task.time_limit or 0 for task in (tasks.reconcile_intensity_rollups, tasks.activate_weight_set)
+    )
