@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db.models import DateField, Q, QuerySet, Sum
+from django.db.models import Count, DateField, Max, Min, Q, QuerySet, Sum
 from django.db.models.functions import Trunc
 from django.utils import timezone
 from django_countries import countries
@@ -335,3 +335,125 @@ def intensity_trends(
             )
         )
     return signals
+
+
+# Many relationships at once -----------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class RelationshipSeries:
+    """One relationship's figures, one point per period (empty periods included)."""
+
+    relationship_id: int
+    label: str
+    points: list[IntensityPoint]
+
+
+@dataclasses.dataclass(frozen=True)
+class IntensityGrid:
+    """Relationship × period figures: one row per relationship the user may see, by label."""
+
+    weight_set_id: int
+    granularity: str
+    periods: list[datetime.date]
+    rows: list[RelationshipSeries]
+
+    @property
+    def labels(self) -> list[str]:
+        return [period_label(period, self.granularity) for period in self.periods]
+
+
+def intensity_by_relationship(
+    *,
+    user: User | None,
+    start: datetime.date,
+    end: datetime.date,
+    granularity: str = Granularity.QUARTER,
+    relationships: Iterable[Relationship | int] | None = None,
+    country: str | None = None,
+    areas: Iterable[CooperationArea | int] | None = None,
+) -> IntensityGrid:
+    """Count, intensity, breadth and pipeline per relationship and period.
+
+    Every relationship the user may see is a row (narrowed by `relationships` or
+    `country`), also when all its figures are zero. Breadth is the number of areas
+    with a conducted activity of that relationship in that period. Two or three
+    queries, whatever the number of relationships and periods: dashboards and the
+    digest read hundreds of relationships through it.
+    """
+    granularity = _granularity(granularity)
+    if start > end:
+        raise ValidationError({"end": "The end of the range cannot be before its start."})
+    periods = period_starts(start, end, granularity)
+    if len(periods) > MAX_PERIODS:
+        raise ValidationError({"end": f"At most {MAX_PERIODS} periods at a time."})
+    visible = Relationship.objects.visible_to(user)
+    relationship_ids = _ids(relationships)
+    country_code = _country(country)
+    if relationship_ids is not None:
+        visible = visible.filter(pk__in=relationship_ids)
+    if country_code is not None:
+        visible = visible.involving(country_code)
+    relationship_list = sorted(visible.only("pk", "state_a", "state_b"), key=lambda r: (r.label, r.pk))
+    rows: list[Any] = []
+    if relationship_list:
+        rows = list(
+            _scoped_rollups(
+                user,
+                relationships=[relationship.pk for relationship in relationship_list],
+                country=None,
+                areas=_ids(areas),
+                first_month=periods[0],
+                end_month=next_period(periods[-1], granularity),
+            )
+            .annotate(period=Trunc("month", granularity, output_field=DateField()))
+            .values("weight_set_id", "relationship_id", "period")
+            .annotate(
+                count=Sum("conducted"),
+                intensity=Sum("intensity"),
+                pipeline=Sum("pipeline"),
+                breadth=Count("area_id", distinct=True, filter=Q(conducted__gt=0)),
+            )
+            .order_by()
+        )
+    figures = {(row["relationship_id"], row["period"]): row for row in rows}
+    labels = [period_label(period, granularity) for period in periods]
+    series = []
+    for relationship in relationship_list:
+        points = []
+        for period, label in zip(periods, labels, strict=True):
+            row = figures.get((relationship.pk, period))
+            points.append(
+                IntensityPoint(
+                    period=period,
+                    label=label,
+                    count=row["count"] if row else 0,
+                    intensity=row["intensity"] if row else ZERO,
+                    breadth=row["breadth"] if row else 0,
+                    pipeline=row["pipeline"] if row else 0,
+                )
+            )
+        series.append(RelationshipSeries(relationship_id=relationship.pk, label=relationship.label, points=points))
+    return IntensityGrid(
+        weight_set_id=_active_weight_set_id(rows),
+        granularity=granularity,
+        periods=periods,
+        rows=series,
+    )
+
+
+def intensity_extent(
+    *, user: User | None, relationships: Iterable[Relationship | int] | None = None
+) -> tuple[datetime.date, datetime.date] | None:
+    """The first and last month with figures the user may see (None when there are none).
+
+    Dashboards open on this range by default. One query.
+    """
+    rollups = IntensityRollup.objects.visible_to(user).filter(weight_set__status=WeightSetStatus.ACTIVE)
+    relationship_ids = _ids(relationships)
+    if relationship_ids is not None:
+        rollups = rollups.filter(relationship_id__in=relationship_ids)
+    extent = rollups.aggregate(first=Min("month"), last=Max("month"))
+    if extent["first"] is None:
+        return None
+    return extent["first"], extent["last"]
