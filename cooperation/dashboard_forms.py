@@ -19,6 +19,10 @@ EARLIEST = datetime.date(1900, 1, 1)
 LATEST = datetime.date(2199, 12, 31)
 MAX_CHART_PERIODS = 240
 MAX_HEATMAP_PERIODS = 60
+# A relationship's chart opens on its figures up to today, or up to its last planned
+# activity when that is sooner than this.
+DEFAULT_HORIZON_MONTHS = 24
+MONTHS = {Granularity.MONTH: 1, Granularity.QUARTER: 3, Granularity.YEAR: 12}
 
 
 class DateInput(forms.DateInput):
@@ -88,9 +92,18 @@ class RangeForm(DashboardForm):
         self.extent = extent
         super().__init__(data, today=today)
 
+    def requested_granularity(self) -> str:
+        value = self.data.get("granularity") or Granularity.QUARTER
+        return value if value in Granularity.values else Granularity.QUARTER
+
     def initial_values(self) -> dict[str, Any]:
+        """From the first figures to today (or the last planned month, at most DEFAULT_HORIZON
+        ahead), shortened from the start when that is more periods than a chart shows."""
+        granularity = self.requested_granularity()
         first, last = self.extent or (add_months(self.today.replace(day=1), -35), self.today)
-        return {"granularity": Granularity.QUARTER, "start": first, "end": max(last, self.today)}
+        end = min(max(last, self.today), add_months(self.today.replace(day=1), DEFAULT_HORIZON_MONTHS))
+        earliest = add_months(period_start(end, granularity), -MONTHS[granularity] * (self.max_periods - 1))
+        return {"granularity": Granularity.QUARTER, "start": min(max(first, earliest), end), "end": end}
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
@@ -115,15 +128,12 @@ class ComparisonForm(RangeForm):
     max_periods = MAX_HEATMAP_PERIODS
 
     def initial_values(self) -> dict[str, Any]:
-        granularity = self.data.get("granularity") or Granularity.QUARTER
-        if granularity not in Granularity.values:
-            granularity = Granularity.QUARTER
+        granularity = self.requested_granularity()
         current = period_start(self.today, granularity)
         latest = period_start(add_months(current, -1), granularity)
-        step = {Granularity.MONTH: 1, Granularity.QUARTER: 3, Granularity.YEAR: 12}[Granularity(granularity)]
         return {
             "granularity": Granularity.QUARTER,
-            "start": add_months(current, -7 * step),
+            "start": add_months(current, -7 * MONTHS[granularity]),
             "end": self.today,
             "a": add_months(latest, -12),
             "b": latest,

@@ -113,26 +113,25 @@ def sparkline(points: Sequence[IntensityPoint]) -> Sparkline:
 # Heatmap -------------------------------------------------------------------------------
 
 
-def heat_thresholds(values: Iterable[Decimal]) -> list[Decimal]:
-    """Upper bounds of the heat levels 1…HEAT_LEVELS-1: quantiles of the non-zero values.
+def heat_levels(values: Iterable[Decimal]) -> dict[Decimal, int]:
+    """A shade 1…HEAT_LEVELS for each distinct non-zero value, by its rank (0 stays 0).
 
-    Intensity is very unevenly spread between partners, so levels follow the ranks of
+    Intensity is very unevenly spread between partners, so shades follow the ranks of
     the values shown rather than a linear scale that would leave most cells pale.
     """
-    ranked = sorted(value for value in values if value > 0)
-    if not ranked:
-        return []
-    return [ranked[min(len(ranked) - 1, (len(ranked) * level) // HEAT_LEVELS)] for level in range(1, HEAT_LEVELS)]
+    ranked = sorted({value for value in values if value > 0})
+    if len(ranked) == 1:
+        return {ranked[0]: HEAT_LEVELS}
+    top = len(ranked) - 1
+    return {value: 1 + round((HEAT_LEVELS - 1) * rank / top) for rank, value in enumerate(ranked)}
 
 
-def heat_level(value: Decimal, thresholds: Sequence[Decimal]) -> int:
-    """0 for nothing, then 1…HEAT_LEVELS by the thresholds."""
-    if value <= 0:
-        return 0
-    for level, bound in enumerate(thresholds, start=1):
-        if value < bound:
-            return level
-    return HEAT_LEVELS
+def heat_legend(levels: dict[Decimal, int]) -> list[tuple[int, Decimal]]:
+    """(shade, the smallest value shown in it) for each shade in use."""
+    smallest: dict[int, Decimal] = {}
+    for value, level in levels.items():
+        smallest[level] = min(value, smallest.get(level, value))
+    return sorted(smallest.items())
 
 
 @dataclasses.dataclass(frozen=True)
@@ -149,8 +148,9 @@ class HeatRow:
     cells: list[HeatCell]
 
 
-def heatmap_rows(grid: IntensityGrid) -> tuple[list[HeatRow], list[Decimal]]:
-    thresholds = heat_thresholds(point.intensity for row in grid.rows for point in row.points)
+def heatmap_rows(grid: IntensityGrid) -> tuple[list[HeatRow], list[tuple[int, Decimal]]]:
+    """The heatmap's rows (a shade and a drill-down link per cell) and its legend."""
+    levels = heat_levels(point.intensity for row in grid.rows for point in row.points)
     rows = [
         HeatRow(
             relationship_id=row.relationship_id,
@@ -158,7 +158,7 @@ def heatmap_rows(grid: IntensityGrid) -> tuple[list[HeatRow], list[Decimal]]:
             cells=[
                 HeatCell(
                     point=point,
-                    level=heat_level(point.intensity, thresholds),
+                    level=levels.get(point.intensity, 0),
                     url=point_url(point, grid.granularity, relationship_id=row.relationship_id),
                 )
                 for point in row.points
@@ -166,7 +166,7 @@ def heatmap_rows(grid: IntensityGrid) -> tuple[list[HeatRow], list[Decimal]]:
         )
         for row in grid.rows
     ]
-    return rows, thresholds
+    return rows, heat_legend(levels)
 
 
 # Accreditation timeline -----------------------------------------------------------------

@@ -193,7 +193,7 @@ class ComparisonView(DashboardView):
             end=data["end"],
             granularity=data["granularity"],
         )
-        heat_rows, thresholds = dashboards.heatmap_rows(grid)
+        heat_rows, legend = dashboards.heatmap_rows(grid)
         comparison = compare_periods(user=user, granularity=data["granularity"], a=data["a"], b=data["b"])  # type: ignore[arg-type]
         rows = [
             {
@@ -211,7 +211,7 @@ class ComparisonView(DashboardView):
                 "form": form,
                 "grid": grid,
                 "heat_rows": heat_rows,
-                "thresholds": thresholds,
+                "legend": legend,
                 "comparison": comparison,
                 "rows": rows,
                 "chart": chart,
