@@ -12,6 +12,7 @@ from typing import Any
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.http import QueryDict
 
 from cooperation.intensity import Granularity, add_months, period_start, period_starts
 
@@ -22,7 +23,7 @@ MAX_HEATMAP_PERIODS = 60
 # A relationship's chart opens on its figures up to today, or up to its last planned
 # activity when that is sooner than this.
 DEFAULT_HORIZON_MONTHS = 24
-MONTHS = {Granularity.MONTH: 1, Granularity.QUARTER: 3, Granularity.YEAR: 12}
+MONTHS: dict[str, int] = {Granularity.MONTH: 1, Granularity.QUARTER: 3, Granularity.YEAR: 12}
 
 
 class DateInput(forms.DateInput):
@@ -58,7 +59,7 @@ class DashboardForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
-        shown = self.data.copy()
+        shown: Any = self.data.copy() if isinstance(self.data, QueryDict) else dict(self.data)
         for name, default in self.initial_values().items():
             if cleaned.get(name) in (None, "") and name not in self.errors:
                 cleaned[name] = default
