@@ -21,9 +21,9 @@ from cooperation.intensity_selectors import (
     ZERO,
     IntensityPoint,
     TrendSignal,
+    grid_trends,
     intensity_by_relationship,
     intensity_series,
-    intensity_trends,
     relative_change,
 )
 from cooperation.models import Accreditation, Activity, Relationship
@@ -102,9 +102,7 @@ def overview(*, user: User | None, as_of: datetime.date, upcoming_limit: int = U
     quarter = period_start(as_of, Granularity.QUARTER)
     first = add_months(quarter, -3 * (SPARKLINE_QUARTERS - 1))
     grid = intensity_by_relationship(user=user, start=first, end=quarter, granularity=Granularity.QUARTER)
-    trends = {
-        signal.relationship_id: signal for signal in intensity_trends(user=user, granularity="quarter", as_of=as_of)
-    }
+    trends = grid_trends(grid, as_of=as_of)  # the engine's quarterly flags, from the same figures
     cards = [
         RelationshipCard(
             relationship_id=row.relationship_id,

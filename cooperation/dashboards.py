@@ -11,18 +11,22 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import functools
 from collections.abc import Iterable, Iterator, Sequence
 from decimal import Decimal
 from typing import Any
+from urllib.parse import urlencode
 
-from django.http import QueryDict
 from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
 
 from cooperation.choices import PIPELINE_STATUSES, ActivityStatus
 from cooperation.dashboard_selectors import (
     AccreditationPeriod,
     Comparison,
     Overview,
+    RelationshipCard,
     period_end,
 )
 from cooperation.exporters import neutralise
@@ -40,6 +44,11 @@ def intensity_value(value: Decimal) -> float:
     return float(value)
 
 
+@functools.lru_cache(maxsize=1)
+def _activity_list_path() -> str:
+    return reverse("workspace:activity_list")
+
+
 def activity_list_url(
     *,
     start: datetime.date,
@@ -49,16 +58,16 @@ def activity_list_url(
     statuses: Sequence[str] = (ActivityStatus.CONDUCTED,),
 ) -> str:
     """The workspace list of the activities behind a figure (its filters live in the URL)."""
-    query = QueryDict(mutable=True)
+    query: list[tuple[str, str]] = []
     if relationship_id is not None:
-        query["relationship"] = str(relationship_id)
+        query.append(("relationship", str(relationship_id)))
     if area_code is not None:
-        query["area"] = area_code
-    query.setlist("status", [str(status) for status in statuses])
-    query["start_date_after"] = start.isoformat()
+        query.append(("area", area_code))
+    query.extend(("status", str(status)) for status in statuses)
+    query.append(("start_date_after", start.isoformat()))
     if end is not None:
-        query["start_date_before"] = end.isoformat()
-    return f"{reverse('workspace:activity_list')}?{query.urlencode()}"
+        query.append(("start_date_before", end.isoformat()))
+    return f"{_activity_list_path()}?{urlencode(query)}"
 
 
 def point_url(
@@ -110,6 +119,86 @@ def sparkline(points: Sequence[IntensityPoint]) -> Sparkline:
     return Sparkline(line=line, fill=f"0,24 {line} {last_x},24", last_x=last_x, last_y=last_y, description=description)
 
 
+# Overview cards -------------------------------------------------------------------------
+
+
+def signed(delta: int) -> str:
+    """+3, −2 or ±0."""
+    if delta == 0:
+        return "±0"
+    return f"+{delta}" if delta > 0 else f"−{-delta}"
+
+
+def relative(change: float | None) -> str:
+    """A relative change as people read it: +52 %, −10 %, ±0 %, or "from zero"."""
+    if change is None:
+        return "from zero"
+    rounded = round(change * 100)
+    if rounded == 0:
+        return "±0 %"
+    return f"+{rounded} %" if rounded > 0 else f"−{-rounded} %"
+
+
+@dataclasses.dataclass(frozen=True)
+class CardView:
+    """A card of the overview with every text and link it shows, prepared once: the page
+    draws some two hundred of them, and formatting in the template would cost more than
+    reading the figures."""
+
+    card: RelationshipCard
+    dashboard_url: str
+    count_url: str
+    pipeline_url: str
+    intensity: str
+    last_change: str
+    year_change: str
+    trend_text: str
+    sparkline: Sparkline
+    sparkline_values: list[str]
+
+    def table_row(self) -> SafeString:
+        """The card as a row of the overview's table (built here: some 200 rows of 16 cells)."""
+        card = self.card
+        numbers = (
+            card.this_quarter.count, card.last_quarter.count, card.year_ago.count, self.intensity,
+            card.this_quarter.breadth, card.this_quarter.pipeline,
+        )  # fmt: skip
+        return format_html(
+            '<tr><th scope="row"><a href="{}">{}</a></th>{}<td>{}</td>{}</tr>',
+            self.dashboard_url,
+            card.label,
+            format_html_join("", '<td class="num">{}</td>', ((number,) for number in numbers)),
+            card.flag or "",
+            format_html_join("", '<td class="num">{}</td>', ((value,) for value in self.sparkline_values)),
+        )
+
+
+def overview_cards(overview: Overview) -> list[CardView]:
+    views = []
+    for card in overview.cards:
+        this = card.this_quarter
+        trend = card.trend
+        views.append(
+            CardView(
+                card=card,
+                dashboard_url=reverse("dashboards:relationship", kwargs={"pk": card.relationship_id}),
+                count_url=point_url(this, "quarter", relationship_id=card.relationship_id),
+                pipeline_url=pipeline_url(this, "quarter", relationship_id=card.relationship_id),
+                intensity=f"{this.intensity:.2f}",
+                last_change=signed(this.count - card.last_quarter.count),
+                year_change=signed(this.count - card.year_ago.count),
+                trend_text=(
+                    f"{trend.period_label}: {relative(trend.change_vs_average)} against the 12-month average"
+                    if trend
+                    else ""
+                ),
+                sparkline=sparkline(card.sparkline),
+                sparkline_values=[f"{point.intensity:.2f}" for point in card.sparkline],
+            )
+        )
+    return views
+
+
 # Heatmap -------------------------------------------------------------------------------
 
 
@@ -139,6 +228,8 @@ class HeatCell:
     point: IntensityPoint
     level: int
     url: str
+    text: str  # the intensity shown, one decimal
+    title: str  # what a pointer over the cell reads
 
 
 @dataclasses.dataclass(frozen=True)
@@ -160,6 +251,11 @@ def heatmap_rows(grid: IntensityGrid) -> tuple[list[HeatRow], list[tuple[int, De
                     point=point,
                     level=levels.get(point.intensity, 0),
                     url=point_url(point, grid.granularity, relationship_id=row.relationship_id),
+                    text=f"{point.intensity:.1f}",
+                    title=(
+                        f"{row.label}, {point.label}: {point.count} conducted "
+                        f"activit{'y' if point.count == 1 else 'ies'}, intensity {point.intensity:.2f}"
+                    ),
                 )
                 for point in row.points
             ],

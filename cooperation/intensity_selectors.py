@@ -253,6 +253,62 @@ def trend_flag(change: float | None, threshold: float) -> str | None:
     return None
 
 
+@dataclasses.dataclass(frozen=True)
+class _TrendWindow:
+    latest: datetime.date  # the latest complete period
+    start: datetime.date  # 12 months before it
+    trailing: list[datetime.date]  # the periods of those 12 months
+    previous: datetime.date
+
+
+def _trend_window(as_of: datetime.date, granularity: str) -> _TrendWindow:
+    latest = period_start(add_months(period_start(as_of, granularity), -1), granularity)
+    start = add_months(latest, -12)
+    trailing = period_starts(start, add_months(latest, -1), granularity)
+    return _TrendWindow(latest=latest, start=start, trailing=trailing, previous=trailing[-1])
+
+
+def _threshold(threshold: float | None) -> float:
+    threshold = settings.INTENSITY_TREND_THRESHOLD if threshold is None else threshold
+    if not threshold > 0:
+        raise ValidationError({"threshold": "The threshold must be above zero."})
+    return threshold
+
+
+def _signal(
+    *,
+    relationship_id: int,
+    label: str,
+    weight_set_id: int,
+    granularity: str,
+    window: _TrendWindow,
+    series: Mapping[datetime.date, Decimal],
+    threshold: float,
+) -> TrendSignal:
+    latest_value = series.get(window.latest, ZERO)
+    previous_value = series.get(window.previous, ZERO)
+    trailing_sum = sum((series.get(period, ZERO) for period in window.trailing), ZERO)
+    average = (trailing_sum / len(window.trailing)).quantize(ZERO)
+    change_previous = relative_change(latest_value, previous_value)
+    change_average = relative_change(latest_value, average)
+    return TrendSignal(
+        relationship_id=relationship_id,
+        label=label,
+        weight_set_id=weight_set_id,
+        granularity=granularity,
+        period=window.latest,
+        period_label=period_label(window.latest, granularity),
+        latest=latest_value,
+        previous=previous_value,
+        trailing_average=average,
+        change_vs_previous=change_previous,
+        change_vs_average=change_average,
+        flag_vs_previous=trend_flag(change_previous, threshold),
+        flag_vs_average=trend_flag(change_average, threshold),
+        threshold=threshold,
+    )
+
+
 def intensity_trends(
     *,
     user: User | None,
@@ -270,14 +326,8 @@ def intensity_trends(
     Two or three queries, whatever the number of relationships.
     """
     granularity = _granularity(granularity)
-    threshold = settings.INTENSITY_TREND_THRESHOLD if threshold is None else threshold
-    if not threshold > 0:
-        raise ValidationError({"threshold": "The threshold must be above zero."})
-    today = as_of or timezone.localdate()
-    latest = period_start(add_months(period_start(today, granularity), -1), granularity)
-    window_start = add_months(latest, -12)
-    trailing_periods = period_starts(window_start, add_months(latest, -1), granularity)
-    previous = trailing_periods[-1]
+    threshold = _threshold(threshold)
+    window = _trend_window(as_of or timezone.localdate(), granularity)
 
     visible = Relationship.objects.visible_to(user)
     relationship_ids = _ids(relationships)
@@ -295,8 +345,8 @@ def intensity_trends(
             relationships=[relationship.pk for relationship in relationship_list],
             country=None,
             areas=_ids(areas),
-            first_month=window_start,
-            end_month=next_period(latest, granularity),
+            first_month=window.start,
+            end_month=next_period(window.latest, granularity),
         )
         .annotate(period=Trunc("month", granularity, output_field=DateField()))
         .values("weight_set_id", "relationship_id", "period")
@@ -307,34 +357,18 @@ def intensity_trends(
     by_relationship: dict[int, dict[datetime.date, Decimal]] = defaultdict(dict)
     for row in rows:
         by_relationship[row["relationship_id"]][row["period"]] = row["intensity"]
-    signals = []
-    for relationship in sorted(relationship_list, key=lambda r: r.label):
-        series = by_relationship.get(relationship.pk, {})
-        latest_value = series.get(latest, ZERO)
-        previous_value = series.get(previous, ZERO)
-        trailing_sum = sum((series.get(period, ZERO) for period in trailing_periods), ZERO)
-        average = (trailing_sum / len(trailing_periods)).quantize(ZERO)
-        change_previous = relative_change(latest_value, previous_value)
-        change_average = relative_change(latest_value, average)
-        signals.append(
-            TrendSignal(
-                relationship_id=relationship.pk,
-                label=relationship.label,
-                weight_set_id=weight_set_id,
-                granularity=granularity,
-                period=latest,
-                period_label=period_label(latest, granularity),
-                latest=latest_value,
-                previous=previous_value,
-                trailing_average=average,
-                change_vs_previous=change_previous,
-                change_vs_average=change_average,
-                flag_vs_previous=trend_flag(change_previous, threshold),
-                flag_vs_average=trend_flag(change_average, threshold),
-                threshold=threshold,
-            )
+    return [
+        _signal(
+            relationship_id=relationship.pk,
+            label=relationship.label,
+            weight_set_id=weight_set_id,
+            granularity=granularity,
+            window=window,
+            series=by_relationship.get(relationship.pk, {}),
+            threshold=threshold,
         )
-    return signals
+        for relationship in sorted(relationship_list, key=lambda r: r.label)
+    ]
 
 
 # Many relationships at once -----------------------------------------------------------
@@ -394,13 +428,14 @@ def intensity_by_relationship(
         visible = visible.filter(pk__in=relationship_ids)
     if country_code is not None:
         visible = visible.involving(country_code)
-    relationship_list = sorted(visible.only("pk", "state_a", "state_b"), key=lambda r: (r.label, r.pk))
+    labels = {relationship.pk: relationship.label for relationship in visible.only("pk", "state_a", "state_b")}
+    relationship_ids_sorted = sorted(labels, key=lambda pk: (labels[pk], pk))
     rows: list[Any] = []
-    if relationship_list:
+    if labels:
         rows = list(
             _scoped_rollups(
                 user,
-                relationships=[relationship.pk for relationship in relationship_list],
+                relationships=relationship_ids_sorted,
                 country=None,
                 areas=_ids(areas),
                 first_month=periods[0],
@@ -417,12 +452,12 @@ def intensity_by_relationship(
             .order_by()
         )
     figures = {(row["relationship_id"], row["period"]): row for row in rows}
-    labels = [period_label(period, granularity) for period in periods]
+    period_labels = [period_label(period, granularity) for period in periods]
     series = []
-    for relationship in relationship_list:
+    for relationship_id in relationship_ids_sorted:
         points = []
-        for period, label in zip(periods, labels, strict=True):
-            row = figures.get((relationship.pk, period))
+        for period, label in zip(periods, period_labels, strict=True):
+            row = figures.get((relationship_id, period))
             points.append(
                 IntensityPoint(
                     period=period,
@@ -433,7 +468,7 @@ def intensity_by_relationship(
                     pipeline=row["pipeline"] if row else 0,
                 )
             )
-        series.append(RelationshipSeries(relationship_id=relationship.pk, label=relationship.label, points=points))
+        series.append(RelationshipSeries(relationship_id=relationship_id, label=labels[relationship_id], points=points))
     return IntensityGrid(
         weight_set_id=_active_weight_set_id(rows),
         granularity=granularity,
@@ -457,3 +492,29 @@ def intensity_extent(
     if extent["first"] is None:
         return None
     return extent["first"], extent["last"]
+
+
+def grid_trends(grid: IntensityGrid, *, as_of: datetime.date, threshold: float | None = None) -> dict[int, TrendSignal]:
+    """`intensity_trends` for the grid's relationships, from figures already read (no query).
+
+    The grid must be of the trends' granularity (month or quarter) and cover the latest
+    complete period before `as_of` and the 12 months before it; the signals are then the
+    ones `intensity_trends` gives the grid's user for the same relationships (a test holds
+    the two together). The overview reads one grid for its cards and its flags.
+    """
+    window = _trend_window(as_of, grid.granularity)
+    if not grid.periods or window.start < grid.periods[0] or window.latest > grid.periods[-1]:
+        raise ValueError("The grid does not cover the trends' window.")
+    threshold = _threshold(threshold)
+    return {
+        row.relationship_id: _signal(
+            relationship_id=row.relationship_id,
+            label=row.label,
+            weight_set_id=grid.weight_set_id,
+            granularity=grid.granularity,
+            window=window,
+            series={point.period: point.intensity for point in row.points},
+            threshold=threshold,
+        )
+        for row in grid.rows
+    }

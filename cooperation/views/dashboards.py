@@ -58,19 +58,7 @@ class OverviewView(DashboardView):
         if not form.is_valid():
             return render(request, "dashboards/overview.html", {"form": form}, status=400)
         figures = overview(user=request.user, as_of=form.cleaned_data["as_of"])  # type: ignore[arg-type]
-        cards = [
-            {
-                "card": card,
-                "sparkline": dashboards.sparkline(card.sparkline),
-                "url": dashboards.point_url(
-                    card.this_quarter, Granularity.QUARTER, relationship_id=card.relationship_id
-                ),
-                "pipeline_url": dashboards.pipeline_url(
-                    card.this_quarter, Granularity.QUARTER, relationship_id=card.relationship_id
-                ),
-            }
-            for card in figures.cards
-        ]
+        cards = dashboards.overview_cards(figures)
         return render(
             request,
             "dashboards/overview.html",
@@ -78,7 +66,7 @@ class OverviewView(DashboardView):
                 "form": form,
                 "overview": figures,
                 "cards": cards,
-                "table": sorted(cards, key=lambda item: item["card"].label),
+                "table": sorted(cards, key=lambda view: view.card.label),
                 "query": request.GET.urlencode(),
                 "upcoming_url": dashboards.activity_list_url(start=figures.as_of, end=None, statuses=PIPELINE_STATUSES),
             },

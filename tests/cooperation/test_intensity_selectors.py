@@ -15,6 +15,7 @@ from cooperation.intensity_selectors import (
     FALLING,
     RISING,
     IntensityPoint,
+    grid_trends,
     intensity_by_relationship,
     intensity_extent,
     intensity_series,
@@ -365,3 +366,24 @@ def test_extent_is_the_first_and_last_month_the_user_may_see(rolled_world: World
     assert intensity_extent(user=rolled_world.officer_a) == (D(2017, 3, 1), D(2017, 3, 1))
     assert intensity_extent(user=rolled_world.officer_a, relationships=[rolled_world.rel_b]) is None
     assert intensity_extent(user=None) is None
+
+
+@pytest.mark.parametrize(("granularity", "first"), [("month", D(2017, 1, 1)), ("quarter", D(2016, 10, 1))])
+@pytest.mark.parametrize("who", ["admin", "officer_a", "manager"])
+def test_grid_trends_are_the_engines_trends(trending: World, granularity: str, first: D, who: str) -> None:
+    user = trending.users()[who]
+    grid = intensity_by_relationship(user=user, start=first, end=D(2018, 2, 15), granularity=granularity)
+    from_grid = grid_trends(grid, as_of=D(2018, 2, 15))
+    engine = intensity_trends(user=user, granularity=granularity, as_of=D(2018, 2, 15))
+    assert [from_grid[signal.relationship_id] for signal in engine] == engine
+    assert len(from_grid) == len(engine)
+    assert any(signal.flag for signal in engine) == (granularity == "month")  # the fixture's months move
+
+
+def test_grid_trends_need_the_whole_window(trending: World) -> None:
+    short = intensity_by_relationship(user=trending.admin, start=D(2017, 6, 1), end=D(2018, 2, 1), granularity="month")
+    with pytest.raises(ValueError, match="does not cover"):
+        grid_trends(short, as_of=D(2018, 2, 15))
+    whole = intensity_by_relationship(user=trending.admin, start=D(2016, 1, 1), end=D(2018, 2, 1), granularity="month")
+    with pytest.raises(ValidationError, match="above zero"):
+        grid_trends(whole, as_of=D(2018, 2, 15), threshold=0)

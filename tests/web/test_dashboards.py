@@ -181,9 +181,13 @@ def test_overview_cards_compare_this_quarter_with_last_quarter_and_a_year_ago(mi
     content = response.content.decode()
     assert "2017 Q2 so far" in content and "Belarus – United States" in content and "Cuba – United States" in content
     assert 'id="rising"' in content and content.index("Belarus – United States") < content.index('id="cards"')
-    items = {item["card"].relationship_id: item for item in response.context["cards"]}
-    assert list_total(client, items[mix.rel_a.pk]["url"]) == 1
-    assert list_total(client, items[mix.rel_a.pk]["pipeline_url"]) == 1
+    views = {view.card.relationship_id: view for view in response.context["cards"]}
+    assert list_total(client, views[mix.rel_a.pk].count_url) == 1
+    assert list_total(client, views[mix.rel_a.pk].pipeline_url) == 1
+    assert (views[mix.rel_a.pk].last_change, views[mix.rel_a.pk].year_change) == ("−2", "+1")
+    assert views[mix.rel_a.pk].trend_text.startswith("2017 Q1: +")
+    table = content[content.index('id="overview-table"') :]
+    assert re.search(r">Belarus – United States</a></th><td class=\"num\">1</td><td class=\"num\">3</td>", table)
 
 
 def test_overview_lists_only_upcoming_activities_the_user_may_see(mix: World) -> None:
