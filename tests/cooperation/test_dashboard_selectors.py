@@ -60,7 +60,7 @@ def test_overview_reads_in_a_bounded_number_of_queries(world: World, django_asse
     for index in range(30):
         ActivityFactory(relationship=RelationshipFactory(), start_date=D(2016 + index % 2, 1 + index % 12, 2))
     intensity.rebuild_rollups()
-    with django_assert_max_num_queries(5):
+    with django_assert_max_num_queries(6):
         result = overview(user=world.manager, as_of=D(2017, 3, 15))
     assert len(result.cards) == 32
 
