@@ -18,12 +18,13 @@ from cooperation.dashboards import (
     axis_ticks,
     heat_legend,
     heat_levels,
+    signed,
     sparkline,
     timeline_bars,
 )
 from cooperation.intensity import period_starts
 from cooperation.intensity_selectors import IntensityPoint
-from cooperation.templatetags.dashboards import difference, percent
+from cooperation.templatetags.dashboards import percent
 
 D = datetime.date
 
@@ -108,4 +109,4 @@ def test_activity_list_links_hold_the_filters_of_a_figure() -> None:
 
 def test_changes_read_as_people_say_them() -> None:
     assert [percent(value) for value in (0.523, -0.1, 0.001, None)] == ["+52 %", "−10 %", "±0 %", "from zero"]
-    assert [difference(5, 3), difference(1, 4), difference(2, 2)] == ["+2", "−3", "±0"]
+    assert [signed(2), signed(-3), signed(0)] == ["+2", "−3", "±0"]
