@@ -141,18 +141,26 @@ def relative(change: float | None) -> str:
 
 @dataclasses.dataclass(frozen=True)
 class CardView:
-    """A card of the overview with every text and link it shows, prepared once: the page
-    draws some two hundred of them, and formatting in the template would cost more than
-    reading the figures."""
+    """A card of the overview with every text and link it shows, prepared once as strings:
+    the page draws some two hundred cards, and looking figures up through nested objects
+    and localising numbers in the template cost more than reading the figures."""
 
     card: RelationshipCard
-    dashboard_url: str
-    count_url: str
-    pipeline_url: str
+    relationship_id: int
+    label: str
+    flag: str  # "rising", "falling" or ""
+    count: str
+    last_count: str
+    year_count: str
+    breadth: str  # "2 areas"
+    pipeline: str
     intensity: str
     last_change: str
     year_change: str
     trend_text: str
+    dashboard_url: str
+    count_url: str
+    pipeline_url: str
     sparkline: Sparkline
     sparkline_values: list[str]
 
@@ -160,15 +168,15 @@ class CardView:
         """The card as a row of the overview's table (built here: some 200 rows of 16 cells)."""
         card = self.card
         numbers = (
-            card.this_quarter.count, card.last_quarter.count, card.year_ago.count, self.intensity,
-            card.this_quarter.breadth, card.this_quarter.pipeline,
+            self.count, self.last_count, self.year_count, self.intensity,
+            card.this_quarter.breadth, self.pipeline,
         )  # fmt: skip
         return format_html(
             '<tr><th scope="row"><a href="{}">{}</a></th>{}<td>{}</td>{}</tr>',
             self.dashboard_url,
-            card.label,
+            self.label,
             format_html_join("", '<td class="num">{}</td>', ((number,) for number in numbers)),
-            card.flag or "",
+            self.flag,
             format_html_join("", '<td class="num">{}</td>', ((value,) for value in self.sparkline_values)),
         )
 
@@ -181,9 +189,14 @@ def overview_cards(overview: Overview) -> list[CardView]:
         views.append(
             CardView(
                 card=card,
-                dashboard_url=reverse("dashboards:relationship", kwargs={"pk": card.relationship_id}),
-                count_url=point_url(this, "quarter", relationship_id=card.relationship_id),
-                pipeline_url=pipeline_url(this, "quarter", relationship_id=card.relationship_id),
+                relationship_id=card.relationship_id,
+                label=card.label,
+                flag=card.flag or "",
+                count=str(this.count),
+                last_count=str(card.last_quarter.count),
+                year_count=str(card.year_ago.count),
+                breadth=f"{this.breadth} area{'' if this.breadth == 1 else 's'}",
+                pipeline=str(this.pipeline),
                 intensity=f"{this.intensity:.2f}",
                 last_change=signed(this.count - card.last_quarter.count),
                 year_change=signed(this.count - card.year_ago.count),
@@ -192,6 +205,9 @@ def overview_cards(overview: Overview) -> list[CardView]:
                     if trend
                     else ""
                 ),
+                dashboard_url=reverse("dashboards:relationship", kwargs={"pk": card.relationship_id}),
+                count_url=point_url(this, "quarter", relationship_id=card.relationship_id),
+                pipeline_url=pipeline_url(this, "quarter", relationship_id=card.relationship_id),
                 sparkline=sparkline(card.sparkline),
                 sparkline_values=[f"{point.intensity:.2f}" for point in card.sparkline],
             )

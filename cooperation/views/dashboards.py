@@ -65,6 +65,7 @@ class OverviewView(DashboardView):
             {
                 "form": form,
                 "overview": figures,
+                "quarter_label": figures.quarter_label,
                 "cards": cards,
                 "table": sorted(cards, key=lambda view: view.card.label),
                 "query": request.GET.urlencode(),
