@@ -5,7 +5,10 @@ Each page is requested through Django's test client in this process — URL rout
 middleware (session, authentication, CSP…), the view, its queries and the template — and
 timed from request to the last byte of the response; no network, no browser. Printed side
 by side in one run: the median and 90th percentile of each page, the ratio of the median to
-the 300 ms goal, the number of SQL queries, and the home page (the floor every page pays).
+the 300 ms goal, the median CPU time of this process per request (the Python side;
+PostgreSQL's work is in the wall-clock figure only), the number of SQL queries, and the
+home page (the floor every page pays). The load average is printed before and after: on
+the shared 2-core machine, wall-clock figures grow with other people's work.
 
 The users are a manager with restricted clearance (every relationship, every activity) and
 a desk officer with internal clearance whose desk covers the busiest relationship.
@@ -59,8 +62,9 @@ def bench_users() -> tuple[Any, Any, int]:
     return manager, officer, relationship_id
 
 
-def timed(client: Any, url: str) -> tuple[list[float], int, int]:
-    """Milliseconds per request (after a warm-up), the query count and the response size."""
+def timed(client: Any, url: str) -> tuple[list[float], list[float], int, int]:
+    """Milliseconds per request (after a warm-up) as wall-clock and as this process's CPU
+    time (PostgreSQL's share is not in it), the query count and the response size."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
@@ -75,12 +79,13 @@ def timed(client: Any, url: str) -> tuple[list[float], int, int]:
     with CaptureQueriesContext(connection) as queries:
         _, content = fetch()
     query_count = len(queries.captured_queries)  # now: the next request empties the log
-    samples = []
+    samples, cpu = [], []
     for _ in range(RUNS):
-        started = time.perf_counter()
+        started, started_cpu = time.perf_counter(), time.process_time()
         fetch()
         samples.append((time.perf_counter() - started) * 1000)
-    return samples, query_count, len(content)
+        cpu.append((time.process_time() - started_cpu) * 1000)
+    return samples, cpu, query_count, len(content)
 
 
 def main() -> None:
@@ -106,16 +111,19 @@ def main() -> None:
         ("overview CSV", manager, reverse("dashboards:overview_csv")),
     ]
     clients: dict[int, Client] = {}
-    print(f"{'page':44} {'median':>9} {'p90':>9} {'÷ goal':>7} {'queries':>8} {'size':>9}")
+    print("load average before: {:.1f} {:.1f} {:.1f} (2 cores)".format(*os.getloadavg()))
+    print(f"{'page':44} {'median':>9} {'p90':>9} {'÷ goal':>7} {'CPU here':>9} {'queries':>8} {'size':>9}")
     for label, user, url in pages:
         client = clients.get(user.pk)
         if client is None:
             client = clients[user.pk] = Client()
             client.force_login(user)
-        samples, queries, size = timed(client, url)
+        samples, cpu, queries, size = timed(client, url)
         median = statistics.median(samples)
         p90 = statistics.quantiles(samples, n=10)[-1]
         print(
-            f"{label:44} {median:7.1f} ms {p90:7.1f} ms {median / GOAL_MS:7.2f} {queries:8d} {size / 1024:7.0f} KB",
+            f"{label:44} {median:7.1f} ms {p90:7.1f} ms {median / GOAL_MS:7.2f} {statistics.median(cpu):6.1f} ms"
+            f" {queries:8d} {size / 1024:7.0f} KB",
             flush=True,
         )
+    print("load average after: {:.1f} {:.1f} {:.1f}".format(*os.getloadavg()))
