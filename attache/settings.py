@@ -206,6 +206,10 @@ CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}
 EMAIL_CONFIG = env.email("EMAIL_URL", default="consolemail://")
 vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="attache@localhost")
+# Where the app is served, for links in e-mails (the monthly digest); none when empty.
+SITE_URL = env.str("SITE_URL", default="")
+if SITE_URL and not SITE_URL.startswith(("http://", "https://")):
+    raise ImproperlyConfigured("SITE_URL must start with http:// or https://, e.g. https://attache.example.org.")
 
 # Celery ----------------------------------------------------------------------
 CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="")
@@ -229,6 +233,10 @@ CELERY_BEAT_SCHEDULE = {
     "intensity-reconcile-nightly": {
         "task": "cooperation.tasks.reconcile_intensity_rollups",
         "schedule": crontab(hour=2, minute=30),
+    },
+    "digest-monthly": {
+        "task": "cooperation.tasks.send_monthly_digests",
+        "schedule": crontab(day_of_month="1", hour=6, minute=0),
     },
 }
 

@@ -11,6 +11,7 @@ urlpatterns = [
     path("accounts/tokens/", tokens, name="api-tokens"),
     path("api/v1/", include("cooperation.api.urls")),
     path("accounts/", include("accounts.urls")),
+    path("dashboard/", include("cooperation.dashboard_urls")),
     path("", include("cooperation.urls")),
 ]
 

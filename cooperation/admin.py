@@ -381,3 +381,7 @@ class TaskFailureAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+# The monthly digest's send log and "send now" live in their own module.
+from cooperation import admin_digest  # noqa: E402, F401

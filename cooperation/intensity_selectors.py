@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db.models import DateField, Q, QuerySet, Sum
+from django.db.models import Count, DateField, Max, Min, Q, QuerySet, Sum
 from django.db.models.functions import Trunc
 from django.utils import timezone
 from django_countries import countries
@@ -253,6 +253,62 @@ def trend_flag(change: float | None, threshold: float) -> str | None:
     return None
 
 
+@dataclasses.dataclass(frozen=True)
+class _TrendWindow:
+    latest: datetime.date  # the latest complete period
+    start: datetime.date  # 12 months before it
+    trailing: list[datetime.date]  # the periods of those 12 months
+    previous: datetime.date
+
+
+def _trend_window(as_of: datetime.date, granularity: str) -> _TrendWindow:
+    latest = period_start(add_months(period_start(as_of, granularity), -1), granularity)
+    start = add_months(latest, -12)
+    trailing = period_starts(start, add_months(latest, -1), granularity)
+    return _TrendWindow(latest=latest, start=start, trailing=trailing, previous=trailing[-1])
+
+
+def _threshold(threshold: float | None) -> float:
+    threshold = settings.INTENSITY_TREND_THRESHOLD if threshold is None else threshold
+    if not threshold > 0:
+        raise ValidationError({"threshold": "The threshold must be above zero."})
+    return threshold
+
+
+def _signal(
+    *,
+    relationship_id: int,
+    label: str,
+    weight_set_id: int,
+    granularity: str,
+    window: _TrendWindow,
+    series: Mapping[datetime.date, Decimal],
+    threshold: float,
+) -> TrendSignal:
+    latest_value = series.get(window.latest, ZERO)
+    previous_value = series.get(window.previous, ZERO)
+    trailing_sum = sum((series.get(period, ZERO) for period in window.trailing), ZERO)
+    average = (trailing_sum / len(window.trailing)).quantize(ZERO)
+    change_previous = relative_change(latest_value, previous_value)
+    change_average = relative_change(latest_value, average)
+    return TrendSignal(
+        relationship_id=relationship_id,
+        label=label,
+        weight_set_id=weight_set_id,
+        granularity=granularity,
+        period=window.latest,
+        period_label=period_label(window.latest, granularity),
+        latest=latest_value,
+        previous=previous_value,
+        trailing_average=average,
+        change_vs_previous=change_previous,
+        change_vs_average=change_average,
+        flag_vs_previous=trend_flag(change_previous, threshold),
+        flag_vs_average=trend_flag(change_average, threshold),
+        threshold=threshold,
+    )
+
+
 def intensity_trends(
     *,
     user: User | None,
@@ -270,14 +326,8 @@ def intensity_trends(
     Two or three queries, whatever the number of relationships.
     """
     granularity = _granularity(granularity)
-    threshold = settings.INTENSITY_TREND_THRESHOLD if threshold is None else threshold
-    if not threshold > 0:
-        raise ValidationError({"threshold": "The threshold must be above zero."})
-    today = as_of or timezone.localdate()
-    latest = period_start(add_months(period_start(today, granularity), -1), granularity)
-    window_start = add_months(latest, -12)
-    trailing_periods = period_starts(window_start, add_months(latest, -1), granularity)
-    previous = trailing_periods[-1]
+    threshold = _threshold(threshold)
+    window = _trend_window(as_of or timezone.localdate(), granularity)
 
     visible = Relationship.objects.visible_to(user)
     relationship_ids = _ids(relationships)
@@ -295,8 +345,8 @@ def intensity_trends(
             relationships=[relationship.pk for relationship in relationship_list],
             country=None,
             areas=_ids(areas),
-            first_month=window_start,
-            end_month=next_period(latest, granularity),
+            first_month=window.start,
+            end_month=next_period(window.latest, granularity),
         )
         .annotate(period=Trunc("month", granularity, output_field=DateField()))
         .values("weight_set_id", "relationship_id", "period")
@@ -307,31 +357,164 @@ def intensity_trends(
     by_relationship: dict[int, dict[datetime.date, Decimal]] = defaultdict(dict)
     for row in rows:
         by_relationship[row["relationship_id"]][row["period"]] = row["intensity"]
-    signals = []
-    for relationship in sorted(relationship_list, key=lambda r: r.label):
-        series = by_relationship.get(relationship.pk, {})
-        latest_value = series.get(latest, ZERO)
-        previous_value = series.get(previous, ZERO)
-        trailing_sum = sum((series.get(period, ZERO) for period in trailing_periods), ZERO)
-        average = (trailing_sum / len(trailing_periods)).quantize(ZERO)
-        change_previous = relative_change(latest_value, previous_value)
-        change_average = relative_change(latest_value, average)
-        signals.append(
-            TrendSignal(
-                relationship_id=relationship.pk,
-                label=relationship.label,
-                weight_set_id=weight_set_id,
-                granularity=granularity,
-                period=latest,
-                period_label=period_label(latest, granularity),
-                latest=latest_value,
-                previous=previous_value,
-                trailing_average=average,
-                change_vs_previous=change_previous,
-                change_vs_average=change_average,
-                flag_vs_previous=trend_flag(change_previous, threshold),
-                flag_vs_average=trend_flag(change_average, threshold),
-                threshold=threshold,
-            )
+    return [
+        _signal(
+            relationship_id=relationship.pk,
+            label=relationship.label,
+            weight_set_id=weight_set_id,
+            granularity=granularity,
+            window=window,
+            series=by_relationship.get(relationship.pk, {}),
+            threshold=threshold,
         )
-    return signals
+        for relationship in sorted(relationship_list, key=lambda r: r.label)
+    ]
+
+
+# Many relationships at once -----------------------------------------------------------
+
+
+@dataclasses.dataclass(frozen=True)
+class RelationshipSeries:
+    """One relationship's figures, one point per period (empty periods included)."""
+
+    relationship_id: int
+    label: str
+    points: list[IntensityPoint]
+
+
+@dataclasses.dataclass(frozen=True)
+class IntensityGrid:
+    """Relationship × period figures: one row per relationship the user may see, by label."""
+
+    weight_set_id: int
+    granularity: str
+    periods: list[datetime.date]
+    rows: list[RelationshipSeries]
+
+    @property
+    def labels(self) -> list[str]:
+        return [period_label(period, self.granularity) for period in self.periods]
+
+
+def intensity_by_relationship(
+    *,
+    user: User | None,
+    start: datetime.date,
+    end: datetime.date,
+    granularity: str = Granularity.QUARTER,
+    relationships: Iterable[Relationship | int] | None = None,
+    country: str | None = None,
+    areas: Iterable[CooperationArea | int] | None = None,
+) -> IntensityGrid:
+    """Count, intensity, breadth and pipeline per relationship and period.
+
+    Every relationship the user may see is a row (narrowed by `relationships` or
+    `country`), also when all its figures are zero. Breadth is the number of areas
+    with a conducted activity of that relationship in that period. Two or three
+    queries, whatever the number of relationships and periods: dashboards and the
+    digest read hundreds of relationships through it.
+    """
+    granularity = _granularity(granularity)
+    if start > end:
+        raise ValidationError({"end": "The end of the range cannot be before its start."})
+    periods = period_starts(start, end, granularity)
+    if len(periods) > MAX_PERIODS:
+        raise ValidationError({"end": f"At most {MAX_PERIODS} periods at a time."})
+    visible = Relationship.objects.visible_to(user)
+    relationship_ids = _ids(relationships)
+    country_code = _country(country)
+    if relationship_ids is not None:
+        visible = visible.filter(pk__in=relationship_ids)
+    if country_code is not None:
+        visible = visible.involving(country_code)
+    labels = {relationship.pk: relationship.label for relationship in visible.only("pk", "state_a", "state_b")}
+    relationship_ids_sorted = sorted(labels, key=lambda pk: (labels[pk], pk))
+    rows: list[Any] = []
+    if labels:
+        rows = list(
+            _scoped_rollups(
+                user,
+                relationships=relationship_ids_sorted,
+                country=None,
+                areas=_ids(areas),
+                first_month=periods[0],
+                end_month=next_period(periods[-1], granularity),
+            )
+            .annotate(period=Trunc("month", granularity, output_field=DateField()))
+            .values("weight_set_id", "relationship_id", "period")
+            .annotate(
+                count=Sum("conducted"),
+                intensity=Sum("intensity"),
+                pipeline=Sum("pipeline"),
+                breadth=Count("area_id", distinct=True, filter=Q(conducted__gt=0)),
+            )
+            .order_by()
+        )
+    figures = {(row["relationship_id"], row["period"]): row for row in rows}
+    period_labels = [period_label(period, granularity) for period in periods]
+    series = []
+    for relationship_id in relationship_ids_sorted:
+        points = []
+        for period, label in zip(periods, period_labels, strict=True):
+            row = figures.get((relationship_id, period))
+            points.append(
+                IntensityPoint(
+                    period=period,
+                    label=label,
+                    count=row["count"] if row else 0,
+                    intensity=row["intensity"] if row else ZERO,
+                    breadth=row["breadth"] if row else 0,
+                    pipeline=row["pipeline"] if row else 0,
+                )
+            )
+        series.append(RelationshipSeries(relationship_id=relationship_id, label=labels[relationship_id], points=points))
+    return IntensityGrid(
+        weight_set_id=_active_weight_set_id(rows),
+        granularity=granularity,
+        periods=periods,
+        rows=series,
+    )
+
+
+def intensity_extent(
+    *, user: User | None, relationships: Iterable[Relationship | int] | None = None
+) -> tuple[datetime.date, datetime.date] | None:
+    """The first and last month with figures the user may see (None when there are none).
+
+    Dashboards open on this range by default. One query.
+    """
+    rollups = IntensityRollup.objects.visible_to(user).filter(weight_set__status=WeightSetStatus.ACTIVE)
+    relationship_ids = _ids(relationships)
+    if relationship_ids is not None:
+        rollups = rollups.filter(relationship_id__in=relationship_ids)
+    extent = rollups.aggregate(first=Min("month"), last=Max("month"))
+    if extent["first"] is None:
+        return None
+    return extent["first"], extent["last"]
+
+
+def grid_trends(grid: IntensityGrid, *, as_of: datetime.date, threshold: float | None = None) -> dict[int, TrendSignal]:
+    """`intensity_trends` for the grid's relationships, from figures already read (no query).
+
+    The grid must be of the trends' granularity (month or quarter) and cover the latest
+    complete period before `as_of` and the 12 months before it; the signals are then the
+    ones `intensity_trends` gives the grid's user for the same relationships (a test holds
+    the two together). The overview reads one grid for its cards and its flags.
+    """
+    window = _trend_window(as_of, grid.granularity)
+    if not grid.periods or window.start < grid.periods[0] or window.latest > grid.periods[-1]:
+        raise ValueError("The grid does not cover the trends' window.")
+    threshold = _threshold(threshold)
+    return {
+        row.relationship_id: _signal(
+            relationship_id=row.relationship_id,
+            label=row.label,
+            weight_set_id=grid.weight_set_id,
+            granularity=grid.granularity,
+            window=window,
+            series={point.period: point.intensity for point in row.points},
+            threshold=threshold,
+        )
+        for row in grid.rows
+    }

@@ -7,13 +7,16 @@ that dies mid-task leaves the message for another.
 
 from __future__ import annotations
 
+import datetime
 import logging
 from typing import Any
 
 from celery import shared_task
+from django.core.exceptions import ValidationError
 from django.db import InterfaceError, OperationalError
+from django.utils import timezone
 
-from cooperation import intensity, weight_sets
+from cooperation import digests, intensity, weight_sets
 
 logger = logging.getLogger(__name__)
 
@@ -25,6 +28,8 @@ RETRY_OPTIONS: dict[str, Any] = {
     "max_retries": 8,
     "acks_late": True,
 }
+# Sending mail also retries when the mail server cannot be reached (smtplib's errors are OSErrors).
+MAIL_RETRY_OPTIONS: dict[str, Any] = RETRY_OPTIONS | {"autoretry_for": (OperationalError, InterfaceError, OSError)}
 
 
 @shared_task(**RETRY_OPTIONS, soft_time_limit=5 * 60, time_limit=6 * 60)
@@ -67,3 +72,29 @@ def reconcile_intensity_rollups() -> dict[str, int]:
 def activate_weight_set(weight_set_id: int) -> bool:
     """Build the rollups of a weight set being activated, then switch to it."""
     return weight_sets.weight_set_complete_activation(weight_set_id=weight_set_id)
+
+
+@shared_task(**RETRY_OPTIONS, soft_time_limit=5 * 60, time_limit=6 * 60)
+def send_monthly_digests(month: str | None = None) -> dict[str, Any]:
+    """Beat, on the 1st: queue last month's digest (or `month`, "YYYY-MM-01") for every
+    manager who has not had it yet."""
+    target = datetime.date.fromisoformat(month) if month else digests.previous_month(timezone.localdate())
+    scheduled = digests.digests_schedule(month=target)
+    return {"month": scheduled.month.isoformat(), "queued": scheduled.queued, "already_sent": scheduled.already_sent}
+
+
+@shared_task(**MAIL_RETRY_OPTIONS, soft_time_limit=2 * 60, time_limit=3 * 60)
+def send_digest(recipient_id: int, month: str, actor_id: int | None = None) -> bool:
+    """Send one manager one month's digest; False when it went out already or cannot go."""
+    from accounts.models import User
+
+    recipient = User.objects.filter(pk=recipient_id).first()
+    if recipient is None:
+        return False
+    actor = User.objects.filter(pk=actor_id).first() if actor_id is not None else None
+    try:
+        record = digests.digest_send(recipient=recipient, month=datetime.date.fromisoformat(month), actor=actor)
+    except ValidationError as error:
+        logger.warning("Digest of %s not sent to user %s: %s", month, recipient_id, error.messages)
+        return False
+    return record is not None

@@ -1,6 +1,7 @@
 from cooperation.models.accreditation import Accreditation, Attache, Post
 from cooperation.models.activity import Activity, CooperationArea, Relationship
 from cooperation.models.desk import Desk, DeskOfficer, DeskRelationship
+from cooperation.models.digest import DigestSend
 from cooperation.models.intensity import AreaWeight, IntensityOutbox, IntensityRollup, WeightSet
 from cooperation.models.ops import TaskFailure
 from cooperation.models.sync import ActivityChange
@@ -15,6 +16,7 @@ __all__ = [
     "Desk",
     "DeskOfficer",
     "DeskRelationship",
+    "DigestSend",
     "IntensityOutbox",
     "IntensityRollup",
     "Post",

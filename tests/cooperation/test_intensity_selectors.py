@@ -15,6 +15,9 @@ from cooperation.intensity_selectors import (
     FALLING,
     RISING,
     IntensityPoint,
+    grid_trends,
+    intensity_by_relationship,
+    intensity_extent,
     intensity_series,
     intensity_trends,
     relative_change,
@@ -265,3 +268,122 @@ def test_trends_use_a_bounded_number_of_queries(trending: World, django_assert_m
     with django_assert_max_num_queries(3):
         signals = intensity_trends(user=trending.manager, as_of=D(2018, 2, 15))
     assert len(signals) == 22
+
+
+# Many relationships at once -----------------------------------------------------------------
+
+
+def grid_2017(user: Any, **kwargs: Any) -> Any:
+    kwargs.setdefault("granularity", "quarter")
+    return intensity_by_relationship(user=user, start=D(2017, 1, 1), end=D(2017, 12, 31), **kwargs)
+
+
+def test_grid_has_a_dense_row_per_visible_relationship(rolled_world: World) -> None:
+    quiet = RelationshipFactory(state_a="EE", state_b="LV")
+    grid = grid_2017(rolled_world.manager)
+    assert grid.weight_set_id == WeightSet.objects.active().pk
+    assert grid.labels == ["2017 Q1", "2017 Q2", "2017 Q3", "2017 Q4"]
+    assert [row.label for row in grid.rows] == ["Belarus – United States", "Cuba – United States", "Estonia – Latvia"]
+    by_id = {row.relationship_id: row for row in grid.rows}
+    assert [(p.count, p.intensity) for p in by_id[rolled_world.rel_a.pk].points] == [
+        (2, 2 * WORLD_SCORE), (0, Decimal(0)), (0, Decimal(0)), (0, Decimal(0)),
+    ]  # fmt: skip
+    assert [p.count for p in by_id[quiet.pk].points] == [0, 0, 0, 0]
+
+
+@pytest.mark.parametrize(
+    ("who", "expected"),
+    [
+        ("officer_a", {"Belarus – United States": 2}),
+        ("officer_b", {"Cuba – United States": 3}),
+        ("manager", {"Belarus – United States": 2, "Cuba – United States": 2}),
+        ("admin", {"Belarus – United States": 3, "Cuba – United States": 3}),
+    ],
+)
+def test_grid_rows_follow_desks_and_clearance(rolled_world: World, who: str, expected: dict[str, int]) -> None:
+    grid = grid_2017(rolled_world.users()[who], granularity="year")
+    assert {row.label: row.points[0].count for row in grid.rows} == expected
+    assert grid_2017(None).rows == []
+
+
+def test_grid_breadth_is_per_relationship_and_pipeline_counts_plans(rolled_world: World) -> None:
+    rel = rolled_world.rel_a
+    ActivityFactory(relationship=rel, area=area("medicine"), start_date=D(2017, 2, 10))
+    ActivityFactory(relationship=rel, area=area("demining"), start_date=D(2017, 3, 2), status=ActivityStatus.PLANNED)
+    intensity.rebuild_rollups()
+    grid = grid_2017(rolled_world.admin)
+    first = {row.relationship_id: row.points[0] for row in grid.rows}
+    assert (first[rel.pk].breadth, first[rel.pk].pipeline, first[rel.pk].count) == (2, 1, 4)
+    assert (first[rolled_world.rel_b.pk].breadth, first[rolled_world.rel_b.pk].pipeline) == (1, 0)
+
+
+def test_grid_agrees_with_the_series_of_each_relationship(rolled_world: World) -> None:
+    for index in range(6):
+        ActivityFactory(
+            relationship=rolled_world.rel_b if index % 2 else rolled_world.rel_a,
+            area=area(("medicine", "demining", "education")[index % 3]),
+            start_date=D(2017, 1 + 2 * index, 1 + index),
+            participants=index * 7,
+            status=ActivityStatus.PLANNED if index == 4 else ActivityStatus.CONDUCTED,
+        )
+    intensity.rebuild_rollups()
+    for granularity in ("month", "quarter", "year"):
+        grid = grid_2017(rolled_world.admin, granularity=granularity)
+        for row in grid.rows:
+            series = series_2017(rolled_world.admin, granularity=granularity, relationships=[row.relationship_id])
+            assert row.points == series.total, (granularity, row.label)
+
+
+def test_grid_selection_and_invalid_requests(rolled_world: World) -> None:
+    assert [row.label for row in grid_2017(rolled_world.admin, country="CU").rows] == ["Cuba – United States"]
+    assert [row.label for row in grid_2017(rolled_world.admin, relationships=[rolled_world.rel_a]).rows] == [
+        "Belarus – United States"
+    ]
+    assert grid_2017(rolled_world.admin, areas=[area("medicine")]).rows[0].points[0].count == 0
+    with pytest.raises(ValidationError, match="Unknown granularity"):
+        grid_2017(rolled_world.admin, granularity="week")
+    with pytest.raises(ValidationError, match="cannot be before its start"):
+        intensity_by_relationship(user=rolled_world.admin, start=D(2018, 1, 1), end=D(2017, 1, 1))
+    with pytest.raises(ValidationError, match="At most 1200 periods"):
+        intensity_by_relationship(user=rolled_world.admin, start=D(1900, 1, 1), end=D(2017, 1, 1), granularity="month")
+
+
+def test_grid_reads_in_a_bounded_number_of_queries(rolled_world: World, django_assert_max_num_queries: Any) -> None:
+    for index in range(40):
+        ActivityFactory(relationship=RelationshipFactory(), start_date=D(2017, 1 + index % 12, 1))
+    intensity.rebuild_rollups()
+    with django_assert_max_num_queries(2):
+        grid = grid_2017(rolled_world.manager, granularity="month")
+    assert len(grid.rows) == 42 and sum(p.count for row in grid.rows for p in row.points) == 44
+
+
+def test_extent_is_the_first_and_last_month_the_user_may_see(rolled_world: World) -> None:
+    ActivityFactory(relationship=rolled_world.rel_b, start_date=D(2019, 6, 9), releasability=Classification.RESTRICTED)
+    ActivityFactory(relationship=rolled_world.rel_b, start_date=D(2016, 2, 9), status=ActivityStatus.PLANNED)
+    intensity.rebuild_rollups()
+    assert intensity_extent(user=rolled_world.admin) == (D(2016, 2, 1), D(2019, 6, 1))
+    assert intensity_extent(user=rolled_world.manager) == (D(2016, 2, 1), D(2017, 3, 1))
+    assert intensity_extent(user=rolled_world.officer_a) == (D(2017, 3, 1), D(2017, 3, 1))
+    assert intensity_extent(user=rolled_world.officer_a, relationships=[rolled_world.rel_b]) is None
+    assert intensity_extent(user=None) is None
+
+
+@pytest.mark.parametrize(("granularity", "first"), [("month", D(2017, 1, 1)), ("quarter", D(2016, 10, 1))])
+@pytest.mark.parametrize("who", ["admin", "officer_a", "manager"])
+def test_grid_trends_are_the_engines_trends(trending: World, granularity: str, first: D, who: str) -> None:
+    user = trending.users()[who]
+    grid = intensity_by_relationship(user=user, start=first, end=D(2018, 2, 15), granularity=granularity)
+    from_grid = grid_trends(grid, as_of=D(2018, 2, 15))
+    engine = intensity_trends(user=user, granularity=granularity, as_of=D(2018, 2, 15))
+    assert [from_grid[signal.relationship_id] for signal in engine] == engine
+    assert len(from_grid) == len(engine)
+    assert any(signal.flag for signal in engine) == (granularity == "month")  # the fixture's months move
+
+
+def test_grid_trends_need_the_whole_window(trending: World) -> None:
+    short = intensity_by_relationship(user=trending.admin, start=D(2017, 6, 1), end=D(2018, 2, 1), granularity="month")
+    with pytest.raises(ValueError, match="does not cover"):
+        grid_trends(short, as_of=D(2018, 2, 15))
+    whole = intensity_by_relationship(user=trending.admin, start=D(2016, 1, 1), end=D(2018, 2, 1), granularity="month")
+    with pytest.raises(ValidationError, match="above zero"):
+        grid_trends(whole, as_of=D(2018, 2, 15), threshold=0)
