@@ -10,6 +10,7 @@ links) against the cost of answering any authenticated API request with 100 item
 
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -26,5 +27,6 @@ CONSTANT = {
 
 
 class ConstantView(ApiView):
+    @extend_schema(exclude=True)  # not part of the API
     def get(self, request: Request) -> Response:
         return Response(CONSTANT)
