@@ -44,7 +44,7 @@ def varied(world: World) -> list[Activity]:
     microseconds, every level, status and releasability, an accreditation, another relationship."""
     accreditation = AccreditationFactory(post=PostFactory(sending_country="US", host_country="BY", city="Minsk"))
     other = RelationshipFactory(state_a="AM", state_b="GE")
-    rows = []
+    rows: list[Any] = []
     for index, text in enumerate(ODD_TEXT):
         rows.append(
             ActivityFactory(
