@@ -63,7 +63,16 @@ def start_server(port: int) -> subprocess.Popen[bytes]:
         [
             *(sys.executable, "-m", "gunicorn", "attache.wsgi", "-c", "gunicorn.conf.py", "-b", f"127.0.0.1:{port}"),
             # Two sync workers for two cores; no worker recycling in the middle of a measurement.
-            *("-w", "2", "--timeout", "600", "--max-requests", "0", "--access-logfile", "/dev/null"),
+            *(
+                "-w",
+                os.environ.get("W", "2"),
+                "--timeout",
+                "600",
+                "--max-requests",
+                "0",
+                "--access-logfile",
+                "/dev/null",
+            ),
         ],
         cwd=ROOT,
         env=env,

@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
+import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -181,16 +182,29 @@ def plan(fields: Sequence[JsonField]) -> RowPlan:
 @dataclasses.dataclass(frozen=True)
 class RowSource:
     """`SELECT <every row's JSON pieces> FROM <table and joins>`, compiled once per model,
-    field list and time zone: a page joins its rows to it by primary key, so each request
-    compiles only its own small query (filters, visibility, order, cursor) instead of the
-    twenty-odd expressions that write the JSON."""
+    field list and time zone, so that each request compiles only its own small page query
+    (filters, visibility, order, cursor) instead of the twenty-odd expressions that write
+    the JSON."""
 
     sql: str
     params: tuple[Any, ...]
     plan: RowPlan
+    select_list: str  # the JSON pieces and the primary key, as compiled
+    from_clause: str  # ' FROM "table"', where the select list ends
+    joins: tuple[str, ...]  # the join clauses the select list needs, as compiled
+    join_paths: tuple[str, ...]  # ORM paths that make a queryset add those joins
 
 
 _SOURCES: dict[tuple[int, str, str], tuple[Sequence[JsonField], RowSource]] = {}
+_JOIN = re.compile(r'(?:INNER|LEFT OUTER) JOIN "[^"]+"(?: [A-Za-z0-9_]+)? ON \([^()]*\)')
+
+
+def _paths(expression: Any) -> list[str]:
+    if isinstance(expression, str):
+        return [expression]
+    if isinstance(expression, F):
+        return [expression.name]  # type: ignore[attr-defined]  # set by F.__init__
+    return [path for source in expression.get_source_expressions() for path in _paths(source)]
 
 
 def row_source(model: type[models.Model], fields: Sequence[JsonField]) -> RowSource:
@@ -202,34 +216,61 @@ def row_source(model: type[models.Model], fields: Sequence[JsonField]) -> RowSou
     row_plan = plan(fields)
     query = model._default_manager.order_by().values(**row_plan.annotations, _pk=F("pk")).query
     sql, params = query.sql_with_params()
-    source = RowSource(sql=sql, params=tuple(params), plan=row_plan)
+    from_clause = f" FROM {connection.ops.quote_name(model._meta.db_table)}"
+    position = sql.index(from_clause)
+    related = {path for field in fields for source in field.sources for path in _paths(source) if "__" in path}
+    source = RowSource(
+        sql=sql,
+        params=tuple(params),
+        plan=row_plan,
+        select_list=sql[len("SELECT ") : position],
+        from_clause=from_clause,
+        joins=tuple(_JOIN.findall(sql[position:])),
+        join_paths=tuple(sorted(related)),
+    )
     _SOURCES[key] = (fields, source)
     return source
 
 
 def page_rows(
-    model: type[models.Model], fields: Sequence[JsonField], page_query: Any, descending: bool, key_count: int
+    model: type[models.Model], fields: Sequence[JsonField], page: Any, paths: Sequence[str], descending: bool
 ) -> list[tuple[str, list[Any]]]:
-    """(row JSON, ordering key values) for the rows `page_query` selects.
+    """(row JSON, ordering key values) for the rows of `page`, an ordered and limited queryset.
 
-    `page_query` is an ordered, limited queryset of `values_list("pk", *ordering paths)`;
-    the JSON pieces are joined to it by primary key in the same statement (one snapshot)."""
+    Usually the page query itself selects the JSON pieces: its select list is swapped for
+    the compiled one, which is valid when the page query has the very same joins (same
+    tables, same aliases — checked on the SQL text). Otherwise the pieces are joined to
+    the page by primary key. Either way one statement: one snapshot.
+    """
     source = row_source(model, fields)
-    inner_sql, inner_params = page_query.query.sql_with_params()
-    keys = [f"k{index}" for index in range(key_count)]
-    direction = " DESC" if descending else " ASC"
-    # PostgreSQL pulls the plain subquery up into the join: the JSON is written for the page's rows only.
-    # Compiled SQL and generated column names only; every value is a parameter.
-    select = f"SELECT _rows.*, {', '.join(f'_page.{key}' for key in keys)}"
-    join = f"INNER JOIN ({inner_sql}) AS _page (pk, {', '.join(keys)}) ON _page.pk = _rows._pk"
-    order = f"ORDER BY {', '.join(f'_page.{key}{direction}' for key in keys)}"
-    sql = f"{select} FROM ({source.sql}) AS _rows {join} {order}"
+    page_sql, page_params = page.values_list("pk", *paths, *source.join_paths).query.sql_with_params()
+    own_select = page_sql.find(source.from_clause)
+    same_joins = all(join in page_sql for join in source.joins)
+    if page_sql.startswith("SELECT ") and own_select > 0 and same_joins:
+        # The JSON pieces go after the page's own columns, which its ORDER BY may name by
+        # position. All of it is SQL compiled by Django.
+        columns = page_sql[len("SELECT ") : own_select]
+        sql = f"SELECT {columns}, {source.select_list}{page_sql[own_select:]}"
+        first_key = 1  # after the page's pk
+    else:
+        keys = [f"k{index}" for index in range(len(paths))]
+        direction = " DESC" if descending else " ASC"
+        # PostgreSQL pulls the plain subquery up into the join: JSON is written for the page's rows only.
+        select = f"SELECT _rows.*, {', '.join(f'_page.{key}' for key in keys)}"
+        inner = page.values_list("pk", *paths).query.sql_with_params()
+        join = f"INNER JOIN ({inner[0]}) AS _page (pk, {', '.join(keys)}) ON _page.pk = _rows._pk"
+        order = f"ORDER BY {', '.join(f'_page.{key}{direction}' for key in keys)}"
+        sql, page_params = f"{select} FROM ({source.sql}) AS _rows {join} {order}", inner[1]
+        first_key = len(source.plan.annotations) + 1
     with connection.cursor() as cursor:
-        cursor.execute(sql, (*source.params, *inner_params))
+        cursor.execute(sql, (*source.params, *page_params))
         names = [column.name for column in cursor.description]
-        records = [dict(zip(names, record, strict=True)) for record in cursor.fetchall()]
-    texts = source.plan.rows(records)
-    return [(text, [record[key] for key in keys]) for text, record in zip(texts, records, strict=True)]
+        records = cursor.fetchall()
+    pieces = [dict(zip(names, record, strict=True)) for record in records]
+    texts = source.plan.rows(pieces)
+    return [
+        (text, list(record[first_key : first_key + len(paths)])) for text, record in zip(texts, records, strict=True)
+    ]
 
 
 @functools.lru_cache(maxsize=64)

@@ -193,9 +193,7 @@ class KeysetPagination(BasePagination):
     def paginate_json(self, queryset: Any, request: Request, view: Any, fields: Any) -> list[str]:
         """The page's rows as JSON text written by PostgreSQL (cooperation/api/json_rows.py)."""
         window = self._window(queryset, request, view)
-        ordering = window.ordering
-        page_query = window.queryset.values_list("pk", *ordering.paths)
-        rows = json_rows.page_rows(queryset.model, fields, page_query, window.descending, len(ordering.paths))
+        rows = json_rows.page_rows(queryset.model, fields, window.queryset, window.ordering.paths, window.descending)
         page = self._finish(request, window, rows, lambda row: row[1])
         return [text for text, _ in page]
 
