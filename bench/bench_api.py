@@ -26,8 +26,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 CLIENTS = 8
-SECONDS = 10
-ROUNDS = int(os.environ.get("BENCH_API_ROUNDS", "5"))
+SECONDS = 6
+ROUNDS = int(os.environ.get("BENCH_API_ROUNDS", "7"))
 LIST_QUERY = "/api/v1/activities/?area=education&status=conducted&page_size=100"
 
 
@@ -62,17 +62,9 @@ def start_server(port: int) -> subprocess.Popen[bytes]:
     server = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
         [
             *(sys.executable, "-m", "gunicorn", "attache.wsgi", "-c", "gunicorn.conf.py", "-b", f"127.0.0.1:{port}"),
-            # Two sync workers for two cores; no worker recycling in the middle of a measurement.
-            *(
-                "-w",
-                os.environ.get("W", "2"),
-                "--timeout",
-                "600",
-                "--max-requests",
-                "0",
-                "--access-logfile",
-                "/dev/null",
-            ),
+            # The production settings (workers: GUNICORN_WORKERS, else 2 × cores + 1), except no
+            # worker recycling in the middle of a measurement, no access log, room for the CSV.
+            *("--timeout", "600", "--max-requests", "0", "--access-logfile", "/dev/null"),
         ],
         cwd=ROOT,
         env=env,
@@ -216,10 +208,19 @@ def main() -> None:
     headers = {"Authorization": f"Token {bench_token()}"}
     port = free_port()
     server = start_server(port)
+    workers = len(worker_pids(server.pid))
+    print(
+        f"gunicorn (gunicorn.conf.py) with {workers} sync workers; {CLIENTS} keep-alive clients; {os.cpu_count()} cores"
+    )
     try:
         for _ in range(20):
             for path in ("/bench/constant/", LIST_QUERY):
-                get(port, path, headers)  # warm both workers' code paths
+                get(port, path, headers)  # warm the workers' code paths
+        print(
+            f"gunicorn (gunicorn.conf.py) with {len(worker_pids(server.pid))} sync workers, "
+            f"{CLIENTS} keep-alive clients, {os.cpu_count()} cores",
+            flush=True,
+        )
         # Alternating rounds, so that other work on the machine weighs on both sides alike.
         ratios = []
         for round_number in range(1, ROUNDS + 1):
