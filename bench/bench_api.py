@@ -208,10 +208,6 @@ def main() -> None:
     headers = {"Authorization": f"Token {bench_token()}"}
     port = free_port()
     server = start_server(port)
-    workers = len(worker_pids(server.pid))
-    print(
-        f"gunicorn (gunicorn.conf.py) with {workers} sync workers; {CLIENTS} keep-alive clients; {os.cpu_count()} cores"
-    )
     try:
         for _ in range(20):
             for path in ("/bench/constant/", LIST_QUERY):
