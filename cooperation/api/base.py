@@ -7,6 +7,7 @@ carries the same policies.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import django_filters
@@ -23,12 +24,33 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts.authentication import TokenAuthentication
-from cooperation.api import csv
+from cooperation.api import csv, json_rows
 from cooperation.api.conditional import content_etag, none_match
 from cooperation.api.errors import api_exception_handler
 from cooperation.api.pagination import KeysetPagination
 from cooperation.api.permissions import WritesByDeskOfficersAndAdmins
 from cooperation.api.throttling import AnonRateThrottle, TokenRateThrottle, UserRateThrottle
+
+
+def filter_params(name: str, field_filter: Any) -> list[str]:
+    """The query parameters a filter reads: its name, or name_<suffix> for range widgets."""
+    # The field *class*: building `.field` on a base filter would cache it, with its
+    # choices evaluated for no user, in every FilterSet made afterwards.
+    suffixes = getattr(getattr(field_filter.field_class, "widget", None), "suffixes", None)
+    return [f"{name}_{suffix}" if suffix else name for suffix in suffixes] if suffixes else [name]
+
+
+@functools.lru_cache(maxsize=512)
+def narrowed_filterset(filterset_class: Any, names: frozenset[str]) -> Any:
+    """`filterset_class` with only the filters `names`: a request pays for the filters it uses.
+
+    A filter whose parameters are absent filters nothing, so dropping it changes no result;
+    but each FilterSet copies all its filters and builds a form field (a choice list of
+    every country, querysets, …) for each, which cost milliseconds on every API request.
+    """
+    narrowed: Any = type(filterset_class.__name__, (filterset_class,), {"__module__": filterset_class.__module__})
+    narrowed.base_filters = {name: f for name, f in filterset_class.base_filters.items() if name in names}
+    return narrowed
 
 
 class FilterBackend(DjangoFilterBackend):
@@ -37,6 +59,19 @@ class FilterBackend(DjangoFilterBackend):
     Stricter than an HTML form: an empty value, or a boolean other than true/false, is an
     error here rather than "no filter", as the OpenAPI schema says.
     """
+
+    def get_filterset(self, request: Request, queryset: Any, view: Any) -> Any:
+        filterset_class = self.get_filterset_class(view, queryset)
+        if filterset_class is None:
+            return None
+        kwargs = self.get_filterset_kwargs(request, queryset, view)
+        data = kwargs["data"]
+        names = frozenset(
+            name
+            for name, field_filter in filterset_class.base_filters.items()
+            if any(param in data for param in filter_params(name, field_filter))
+        )
+        return narrowed_filterset(filterset_class, names)(**kwargs)
 
     def get_filterset_kwargs(self, request: Request, queryset: Any, view: Any) -> dict[str, Any]:
         kwargs: dict[str, Any] = super().get_filterset_kwargs(request, queryset, view)
@@ -54,11 +89,7 @@ class FilterBackend(DjangoFilterBackend):
     def _check_values(request: Request, filterset_class: Any, handled: Any) -> None:
         errors: dict[str, list[str]] = {}
         for name, field_filter in filterset_class.base_filters.items():
-            # The field *class*: building `.field` on a base filter would cache it, with its
-            # choices evaluated for no user, in every FilterSet made afterwards.
-            suffixes = getattr(getattr(field_filter.field_class, "widget", None), "suffixes", None)
-            params = [f"{name}_{suffix}" if suffix else name for suffix in suffixes] if suffixes else [name]
-            for param in params:
+            for param in filter_params(name, field_filter):
                 for value in request.query_params.getlist(param):
                     if value == "":
                         errors.setdefault(param, []).append("This may not be empty: leave the parameter out.")
@@ -148,6 +179,19 @@ class ApiView(ApiPolicies, APIView):
     pass
 
 
+class RenderedJsonResponse(Response):
+    """A DRF response whose JSON body is already written (so ETags, 304 and errors work as usual)."""
+
+    def __init__(self, body: bytes, **kwargs: Any) -> None:
+        super().__init__(data=None, **kwargs)
+        self.body = body
+
+    @property
+    def rendered_content(self) -> bytes:  # type: ignore[override]  # bytes, as DRF's own Response returns
+        self["Content-Type"] = JSONRenderer.media_type
+        return self.body
+
+
 class ApiViewSet(ApiPolicies, viewsets.GenericViewSet):
     """A list and detail endpoint; subclasses declare queryset, serializer, filterset,
     `orderings`/`default_ordering` and `csv_columns`."""
@@ -158,6 +202,8 @@ class ApiViewSet(ApiPolicies, viewsets.GenericViewSet):
     default_ordering = "id"
     csv_columns: list[csv.Column] = []
     csv_filename = "export"
+    # When set, list pages are written by PostgreSQL (json_rows), equal to the serializer's output.
+    json_fields: list[json_rows.JsonField] = []
 
     def get_renderers(self) -> list[Any]:
         # No action: a method the endpoint lacks, which must answer 405 whatever ?format says.
@@ -178,6 +224,10 @@ class ApiViewSet(ApiPolicies, viewsets.GenericViewSet):
             order = [f"-{path}" if ordering.descending else path for path in ordering.paths]
             lines = csv.stream_rows(queryset.order_by(*order), self.csv_columns, request.user)
             return csv.csv_response(lines, self.csv_filename)
+        if self.json_fields and "indent" not in (getattr(request, "accepted_media_type", "") or ""):
+            rows = self.paginator.paginate_json(queryset, request, self, self.json_fields)  # type: ignore[union-attr]
+            paginator: Any = self.paginator
+            return RenderedJsonResponse(json_rows.page(paginator.previous, paginator.next, rows))
         page = self.paginate_queryset(queryset)
         serializer = self.get_serializer(page, many=True)
         return self.get_paginated_response(serializer.data)

@@ -27,6 +27,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 
+from cooperation.api import json_rows
+
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 500
 
@@ -73,6 +75,16 @@ class RowCompare(Expression):
             params.extend(value_params)
         operator = ">" if self.greater else "<"
         return f"({', '.join(left)}) {operator} ({', '.join(right)})", params
+
+
+@dataclasses.dataclass(frozen=True)
+class _Window:
+    queryset: Any  # ordered, after the cursor, limited to size + 1
+    ordering: Ordering
+    size: int
+    backwards: bool
+    started: bool
+    descending: bool  # the order of the query (the page's order reversed when going backwards)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -174,6 +186,18 @@ class KeysetPagination(BasePagination):
     # Paging --------------------------------------------------------------------------
 
     def paginate_queryset(self, queryset: Any, request: Request, view: Any = None) -> list[Any]:
+        window = self._window(queryset, request, view)
+        rows = list(window.queryset)
+        return self._finish(request, window, rows, lambda row: self._key(row, window.ordering))
+
+    def paginate_json(self, queryset: Any, request: Request, view: Any, fields: Any) -> list[str]:
+        """The page's rows as JSON text written by PostgreSQL (cooperation/api/json_rows.py)."""
+        window = self._window(queryset, request, view)
+        rows = json_rows.page_rows(queryset.model, fields, window.queryset, window.ordering.paths, window.descending)
+        page = self._finish(request, window, rows, lambda row: row[1])
+        return [text for text, _ in page]
+
+    def _window(self, queryset: Any, request: Request, view: Any) -> _Window:
         size = self.page_size(request)
         ordering = self.ordering(request, view)
         position = self.position(request, queryset.model, ordering)
@@ -186,12 +210,16 @@ class KeysetPagination(BasePagination):
             lead = ordering.paths[0]
             queryset = queryset.filter(Q(**{f"{lead}__{'lte' if descending else 'gte'}": position[0][0]}))
         order = [F(path).desc() if descending else F(path).asc() for path in ordering.paths]
-        rows = list(queryset.order_by(*order)[: size + 1])
-        more = len(rows) > size
-        rows = rows[:size]
-        if backwards:
+        return _Window(
+            queryset.order_by(*order)[: size + 1], ordering, size, backwards, position is not None, descending
+        )
+
+    def _finish(self, request: Request, window: _Window, rows: list[Any], key: Any) -> list[Any]:
+        more = len(rows) > window.size
+        rows = rows[: window.size]
+        if window.backwards:
             rows.reverse()
-        self._links(request, ordering, rows, more=more, backwards=backwards, started=position is not None)
+        self._links(request, window.ordering, rows, key, more=more, backwards=window.backwards, started=window.started)
         return rows
 
     def _key(self, row: Any, ordering: Ordering) -> list[Any]:
@@ -208,7 +236,15 @@ class KeysetPagination(BasePagination):
         return replace_query_param(url, self.cursor_query_param, encode_cursor(payload))
 
     def _links(
-        self, request: Request, ordering: Ordering, rows: list[Any], *, more: bool, backwards: bool, started: bool
+        self,
+        request: Request,
+        ordering: Ordering,
+        rows: list[Any],
+        key: Any,
+        *,
+        more: bool,
+        backwards: bool,
+        started: bool,
     ) -> None:
         self.next = self.previous = None
         if not rows:
@@ -218,9 +254,9 @@ class KeysetPagination(BasePagination):
         has_next = more if not backwards else True
         has_previous = more if backwards else started
         if has_next:
-            self.next = self._link(request, {"o": ordering.name, "v": self._key(rows[-1], ordering)})
+            self.next = self._link(request, {"o": ordering.name, "v": key(rows[-1])})
         if has_previous:
-            self.previous = self._link(request, {"o": ordering.name, "v": self._key(rows[0], ordering), "r": True})
+            self.previous = self._link(request, {"o": ordering.name, "v": key(rows[0]), "r": True})
 
     def set_links(self, next_url: str | None, previous_url: str | None) -> None:
         self.next, self.previous = next_url, previous_url

@@ -1,8 +1,6 @@
 """/api/v1/: the resources, the OpenAPI schema and the Swagger UI (assets from the sidecar
-package, no CDN). Every route here is in the role × method matrix of tests/api/test_permissions.py.
-
-To add a read-only report such as /api/v1/intensity/: an `ApiView` subclass (cooperation/api/base.py)
-with a `get`, a `path("intensity/", …, name="intensity")` below, and its row in MATRIX.
+package, no CDN), and the intensity report. Every route here is in the role × method matrix of
+tests/api/test_permissions.py.
 """
 
 from django.urls import path, re_path
@@ -12,6 +10,7 @@ from rest_framework.routers import SimpleRouter
 from cooperation.api import views
 from cooperation.api.base import JsonErrors
 from cooperation.api.errors import not_found
+from cooperation.api.intensity import IntensityView
 from cooperation.api.throttling import AnonRateThrottle, TokenRateThrottle, UserRateThrottle
 
 app_name = "api"
@@ -38,6 +37,7 @@ class DocsView(JsonErrors, SpectacularSwaggerView):
 
 urlpatterns = [
     *router.urls,
+    path("intensity/", IntensityView.as_view(), name="intensity"),
     path(
         "schema/",
         SchemaView.as_view(throttle_classes=THROTTLES, authentication_classes=[], permission_classes=[]),

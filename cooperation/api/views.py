@@ -7,6 +7,7 @@ from typing import Any
 
 from django.db import connection, transaction
 from django.db.models import QuerySet
+from django.db.models.functions import Coalesce
 from django.utils.functional import cached_property
 from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema, extend_schema_view
 from rest_framework import exceptions, serializers, status
@@ -14,7 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from cooperation import services
-from cooperation.api import csv
+from cooperation.api import csv, json_rows
 from cooperation.api.base import ApiViewSet, check_present_not_empty
 from cooperation.api.conditional import expected_version
 from cooperation.api.errors import etag_for
@@ -44,6 +45,10 @@ from cooperation.sync import activity_feed
 
 STAMP = serializers.DateTimeField()
 RELEASABILITY = {int(member): member.code for member in Classification}
+
+
+def pair_label(state_a: str, state_b: str) -> str:
+    return Relationship(state_a=state_a, state_b=state_b).label
 
 
 def relationship_labels(user: Any) -> dict[int, str]:
@@ -102,6 +107,31 @@ class ActivityViewSet(ApiViewSet):
         csv.Column("version", "version", "number"),
         csv.Column("created_at", "created_at", "datetime"),
         csv.Column("updated_at", "change__changed_at", "datetime"),
+    ]
+    # The list's rows as ActivitySerializer writes them (tests/api/test_json_rows.py holds them equal).
+    json_fields = [
+        json_rows.field("id"),
+        json_rows.field("relationship", "relationship_id"),
+        json_rows.JsonField(
+            "relationship_label", ("relationship__state_a", "relationship__state_b"), "python", python=pair_label
+        ),
+        json_rows.field("area", "area__code", "text"),
+        json_rows.field("title", kind="text"),
+        json_rows.field("kind", kind="text"),
+        json_rows.field("level", kind="text"),
+        json_rows.field("status", kind="text"),
+        json_rows.field("start_date", kind="date"),
+        json_rows.field("end_date", kind="date"),
+        json_rows.field("participants"),
+        json_rows.field("location", kind="text"),
+        json_rows.field("counterpart", kind="text"),
+        json_rows.field("accreditation", "accreditation_id"),
+        json_rows.field("description", kind="text"),
+        json_rows.field("outcome", kind="text"),
+        json_rows.field("releasability", kind="choice", choices=RELEASABILITY),
+        json_rows.field("version"),
+        json_rows.field("created_at", kind="datetime"),
+        json_rows.field("updated_at", Coalesce("change__changed_at", "updated_at"), "datetime"),
     ]
     http_method_names = ["get", "post", "put", "patch", "delete", "head"]
 

@@ -16,6 +16,7 @@ import pytest
 from django.urls import URLPattern, URLResolver, get_resolver
 from rest_framework.test import APIClient
 
+from cooperation import intensity
 from cooperation.models import Accreditation, Activity, Attache, CooperationArea, Desk, Post, Relationship
 from tests.api.conftest import ROLES
 from tests.conftest import World
@@ -48,6 +49,8 @@ class Endpoint:
     visible: Callable[[Any], set[Any]] | None = None  # lists: role's user → ids it must return
     target: Callable[[World], Any] | None = None  # details: the record
     body: Callable[[World], dict[str, Any]] | None = None  # writes
+    check: Callable[[World, Any, Any], None] | None = None  # reports: (world, user, JSON body) → asserts
+    setup: Callable[[World], Any] | None = None  # data the endpoint needs beyond the world's
 
 
 def everyone(status: int, anonymous: int = 401) -> dict[str, int]:
@@ -66,6 +69,15 @@ def detail_read(officer_b: int = 404) -> dict[str, int]:
 
 def accreditation(world: World) -> Any:
     return AccreditationFactory(post=PostFactory(sending_country="US", host_country="BY", city="Minsk"))
+
+
+def intensity_counts_what_the_user_sees(world: World, user: Any, data: dict[str, Any]) -> None:
+    """The 2017 total of relationship A is exactly the conducted activities `user` may see."""
+    visible = Activity.objects.visible_to(user).filter(
+        relationship=world.rel_a, status="conducted", start_date__year=2017
+    )
+    assert data["relationship"] == world.rel_a.pk
+    assert sum(row["count"] for row in data["results"] if row["area"] is None) == visible.count() > 0
 
 
 def activity_body(world: World) -> dict[str, Any]:
@@ -155,6 +167,12 @@ MATRIX: dict[str, Endpoint] = {
     "desk-detail": Endpoint(
         url=lambda w: f"/api/v1/desks/{w.desk_a.pk}/", expected=read_only(detail_read()), target=lambda w: w.desk_a
     ),
+    "intensity": Endpoint(
+        url=lambda w: f"/api/v1/intensity/?relationship={w.rel_a.pk}&start=2017-01&end=2017-12",
+        expected=read_only(detail_read()),
+        check=intensity_counts_what_the_user_sees,
+        setup=lambda w: intensity.rebuild_rollups(),
+    ),
     "schema": Endpoint(
         url=lambda w: "/api/v1/schema/",
         expected={"get": everyone(200, anonymous=200), **{m: everyone(405, anonymous=405) for m in METHODS[1:]}},
@@ -186,6 +204,8 @@ def test_role_method_endpoint(name: str, method: str, role: str, world: World, c
     assert name in MATRIX, f"/api/v1 route {name!r} is missing from MATRIX: write down who may call it"
     endpoint = MATRIX[name]
     expected = endpoint.expected[method][role]
+    if endpoint.setup is not None:
+        endpoint.setup(world)
     url = endpoint.url(world)
     headers: dict[str, str] = {}
     body: dict[str, Any] = {}
@@ -209,6 +229,8 @@ def test_role_method_endpoint(name: str, method: str, role: str, world: World, c
             assert {row[key] for row in data["results"]} == endpoint.visible(user)
         if endpoint.target is not None:
             assert data["id"] == endpoint.target(world).pk
+        if endpoint.check is not None:
+            endpoint.check(world, user, data)
     elif expected == 201:
         assert Activity.objects.get(pk=response.json()["id"]).created_by == user
     elif expected == 204:
