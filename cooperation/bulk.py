@@ -33,7 +33,7 @@ from django.utils import timezone
 from django_countries import countries
 
 from cooperation.choices import ActivityKind, ActivityLevel, ActivityStatus, Classification
-from cooperation.intensity import add_inserted_activities, schedule_refresh
+from cooperation.intensity import add_staged_activities, schedule_refresh
 from cooperation.models import Accreditation, Activity, CooperationArea, Relationship
 from cooperation.permissions import is_writer, writable_relationships
 
@@ -575,6 +575,9 @@ def _write(actor: User | None, plan: _Plan) -> None:
             _copy_rows(plan),
         )
         if plan.creates:
+            # This transaction adds its new rows to the rollups itself (below), so the
+            # intensity outbox trigger need not record them.
+            cursor.execute("SELECT set_config('attache.rollups_added_by_caller', 'on', true)")
             cursor.execute(
                 f"INSERT INTO {table} ({written}, external_ref, version, created_at, updated_at, "
                 "created_by_id, updated_by_id) "
@@ -583,11 +586,13 @@ def _write(actor: User | None, plan: _Plan) -> None:
                 [now, now, actor_id, actor_id],
             )
             inserted = [row[0] for row in cursor.fetchall()]
+            cursor.execute("SELECT set_config('attache.rollups_added_by_caller', 'off', true)")
             if len(inserted) != len(plan.creates):
                 raise IntegrityError("Some rows were not inserted.")
             # New rows are added to the rollups in this transaction (cheaper than
-            # recomputing their months, and exactly once: it commits with them).
-            add_inserted_activities(activity_ids=inserted)
+            # recomputing their months, and exactly once: it commits with them), read
+            # from the staging table rather than looked up again by id.
+            add_staged_activities(staging_table="activity_import_staging", condition="existing_id IS NULL")
         if plan.updates:
             cursor.execute(
                 f"UPDATE {table} AS a SET {assignments}, version = a.version + 1, updated_at = %s, "

@@ -485,6 +485,38 @@ def add_inserted_activities(*, activity_ids: Iterable[int]) -> int:
     return written
 
 
+def add_staged_activities(*, staging_table: str, condition: str = "TRUE") -> int:
+    """Add rows the current transaction has just inserted to the rollups, reading their
+    values from the import's own staging table instead of looking the new rows up by id.
+
+    Same contract as `add_inserted_activities` (in the inserting transaction, once per
+    inserted row, holding the rollup lock until commit), for a caller that has the rows'
+    values at hand: `staging_table` must have the activity columns the score depends on,
+    and `condition` (SQL over its columns) selects exactly the rows inserted. Both are the
+    caller's constants, never user input. Returns the rollup rows written.
+    """
+    if not connection.in_atomic_block:
+        raise TransactionManagementError("add_staged_activities must run in the transaction that inserted them.")
+    lock_rollups()
+    sets = _weight_set_ids(None)
+    if not sets:
+        return 0
+    source = (
+        "(SELECT relationship_id, area_id, start_date, end_date, status, level, participants, releasability, "
+        f"NULL::timestamptz AS deleted_at FROM {staging_table} WHERE {condition}) a"
+    )
+    sql = (
+        _INSERT_SQL.format(aggregate=_AGGREGATE_SQL.format(source=source))
+        + " ON CONFLICT (weight_set_id, relationship_id, month, area_id, releasability) DO UPDATE SET"
+        " conducted = cooperation_intensityrollup.conducted + EXCLUDED.conducted,"
+        " intensity = cooperation_intensityrollup.intensity + EXCLUDED.intensity,"
+        " pipeline = cooperation_intensityrollup.pipeline + EXCLUDED.pipeline"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, {"weight_sets": sets})
+        return cursor.rowcount
+
+
 @dataclasses.dataclass
 class _AddedActivities:
     """Ids added to the rollups by the current transaction (see `_PendingRefresh`)."""

@@ -100,3 +100,25 @@ def test_beat_drains_the_outbox_every_minute(settings: Any) -> None:
     assert entry["task"] == "cooperation.tasks.drain_intensity_outbox"
     assert entry["schedule"] == 60.0
     assert tasks.drain_intensity_outbox.name == entry["task"]
+
+
+def test_the_bulk_import_adds_its_inserts_itself_and_leaves_no_outbox_entries(
+    world: World, django_capture_on_commit_callbacks: Any
+) -> None:
+    from cooperation.bulk import ImportRow, activity_bulk_import
+
+    intensity.rebuild_rollups()
+    values = {
+        "external_ref": "outbox-1", "state_a": "BY", "state_b": "US", "area": "education", "title": "Imported",
+        "kind": "course", "level": "working", "status": "conducted", "start_date": "2016-08-01",
+        "participants": "9", "releasability": "internal",
+    }  # fmt: skip
+    with django_capture_on_commit_callbacks(execute=True):
+        result = activity_bulk_import(actor=world.officer_a, rows=[ImportRow(2, values)])
+        assert result.created == 1
+        assert outbox() == set()  # inside the transaction: nothing recorded for the added rows
+        # Later statements of the same transaction are recorded again.
+        ActivityFactory(relationship=world.rel_a, start_date=D(2013, 4, 4))
+        assert outbox() == {(world.rel_a.pk, D(2013, 4, 1))}
+    intensity.drain_outbox()  # the factory's row (not the import's) waits for the drain
+    assert rollups_are_current()
