@@ -25,6 +25,7 @@ def main(argv: list[str]) -> int:
     for name in names:
         module = importlib.import_module(f"bench.bench_{name}")
         print(f"\n=== {name} ===", flush=True)
+        setup.vacuum()
         started = time.monotonic()
         module.main()
         print(f"({name} took {time.monotonic() - started:.0f} s)", flush=True)
