@@ -56,7 +56,7 @@ def page_not_found(request: HttpRequest, exception: Exception | None = None) -> 
 def server_error(request: HttpRequest) -> HttpResponse:
     error = sys.exc_info()[1]
     if isinstance(error, OperationalError | InterfaceError):
-        logger.warning("Database unavailable: %s", error)
+        logger.warning("Database unavailable, 503 for %s %s: %s", request.method, request.path, str(error).strip())
         response = _respond(
             request,
             503,
