@@ -171,13 +171,14 @@ class PrivateRedis:
 
 
 class PrivatePostgres:
-    """A PostgreSQL cluster of our own (initdb in a temporary directory, a free port).
+    """A PostgreSQL cluster of our own (initdb in a new temporary directory, a free port).
 
     As root the server runs as the `postgres` user (initdb refuses root); otherwise as
     the current user. `stop(mode)` is `pg_ctl stop -m fast|immediate`.
     """
 
-    def __init__(self, directory: Path):
+    def __init__(self) -> None:
+        directory = Path(tempfile.mkdtemp(prefix="attache-postgresql-"))
         bindirs = sorted(Path("/usr/lib/postgresql").glob("*/bin"), key=lambda p: int(p.parent.name), reverse=True)
         self.bindir = Path(require_program("pg_ctl", *(d / "pg_ctl" for d in bindirs))).parent
         self.user: str | None = None
@@ -217,8 +218,10 @@ class PrivatePostgres:
         self._run("createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", name)
 
     def close(self) -> None:
+        """Stop the server (if running) and delete the cluster."""
         if (self.data / "postmaster.pid").exists():
             self.stop("immediate")
+        shutil.rmtree(self.directory, ignore_errors=True)
 
 
 @contextlib.contextmanager
@@ -255,3 +258,12 @@ def tasks_through(broker_url: str) -> Iterator[list[dict[str, Any]]]:
         app.conf.update(task_always_eager=eager, broker_url=previous_url)
         forget_broker_connections()
         before_task_publish.disconnect(record)
+
+
+def drill_runs(short: int, full: int) -> int:
+    """How many times a fault drill repeats: `make faults` (FAULT_DRILLS=full) runs the long
+    versions, the suite the short ones."""
+    mode = os.environ.get("FAULT_DRILLS", "short")
+    if mode not in {"short", "full"}:
+        pytest.fail(f"FAULT_DRILLS must be short or full, not {mode!r}.")
+    return full if mode == "full" else short
