@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import logging
 
-from django.db import InterfaceError, OperationalError
-
 
 class DatabaseUnavailableFilter(logging.Filter):
     """Drop django.request's traceback for a request answered 503 because the database was
@@ -16,4 +14,6 @@ class DatabaseUnavailableFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if getattr(record, "status_code", None) != 503 or not record.exc_info:
             return True
-        return not isinstance(record.exc_info[1], OperationalError | InterfaceError)
+        from attache.views import DATABASE_UNAVAILABLE
+
+        return not isinstance(record.exc_info[1], DATABASE_UNAVAILABLE)

@@ -103,3 +103,19 @@ def test_the_filter_keeps_every_other_error_with_its_traceback() -> None:
     assert not keep(record(OperationalError("gone"), 503))
     assert keep(record(RuntimeError("boom"), 500))
     assert keep(record(OperationalError("gone"), 500))
+
+
+@pytest.mark.django_db
+def test_the_drivers_own_connection_errors_are_a_503_too(signed_in: Client) -> None:
+    """Closing a server-side cursor on a dead connection raises psycopg2's error unwrapped
+    (found by the PostgreSQL restart drill: a filter form's choices)."""
+    import psycopg2
+
+    with mock.patch(
+        "django.views.generic.base.TemplateView.get",
+        side_effect=psycopg2.OperationalError("server closed the connection unexpectedly"),
+    ):
+        response = signed_in.get("/")
+    assert response.status_code == 503
+    assert response["Retry-After"] == "5"
+    assert "temporarily unavailable" in response.content.decode()

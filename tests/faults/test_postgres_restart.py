@@ -260,13 +260,16 @@ def test_postgresql_restarted_under_load_fails_cleanly_and_recovers_without_rest
             thread.join(timeout=120)
 
         problems = [(o.path, o.status, problem, o.body[:300]) for o in outcomes if (problem := o.problem())]
-        assert not problems, f"{len(problems)} unclean responses of {len(outcomes)}, e.g. {problems[:5]}"
+        text = log.read_text()
+        assert not problems, (
+            f"{len(problems)} unclean responses of {len(outcomes)}, e.g. {problems[:5]}\n"
+            f"gunicorn log:\n{text[text.find('Traceback') - 500 :][:40000] if 'Traceback' in text else text[-3000:]}"
+        )
         statuses = collections.Counter(o.status for o in outcomes)
         assert statuses[503] >= 2 * len(modes) and statuses[200] > 0, statuses
         # The app recovered by itself: same master, same workers, nothing restarted.
         assert gunicorn.running()
         assert _children(gunicorn.pid) == workers
-        text = log.read_text()
         assert "Traceback" not in text, text[-6000:]
         assert "Booting worker" in text and text.count("Booting worker") == 2
         assert "Database unavailable, 503 for GET /api/v1/" in text
