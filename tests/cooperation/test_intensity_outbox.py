@@ -13,6 +13,7 @@ from cooperation import intensity, services, tasks
 from cooperation.models import Activity, IntensityOutbox, WeightSet
 from tests.conftest import World
 from tests.factories import ActivityFactory, area
+from tests.intensity_checks import rollups_are_current
 
 pytestmark = pytest.mark.django_db
 D = datetime.date
@@ -20,11 +21,6 @@ D = datetime.date
 
 def outbox() -> set[tuple[int, datetime.date]]:
     return set(IntensityOutbox.objects.values_list("relationship_id", "month"))
-
-
-def rollups_are_current() -> bool:
-    active = WeightSet.objects.active().pk
-    return intensity.stored_rollups(weight_set_id=active) == intensity.fresh_aggregation(weight_set_id=active)
 
 
 def test_triggers_record_the_keys_of_inserts_updates_and_deletes(world: World) -> None:

@@ -8,41 +8,26 @@ from __future__ import annotations
 
 import datetime
 import os
-import signal
-import subprocess
-import sys
 import tempfile
-import time
 from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import kombu.pools
 import pytest
 import redis
-from celery.signals import before_task_publish
 from django.db import connection, transaction
 
-from attache.celery import app
 from cooperation import services
 from cooperation.choices import ActivityStatus, Classification
 from cooperation.models import Activity, IntensityRollup, Relationship
 from tests.factories import area
+from tests.processes import celery_env, database_url, start_worker, tasks_through, wait_for
 
 D = datetime.date
-ROOT = Path(__file__).resolve().parents[2]
 REDIS_URL = os.environ.get("INTENSITY_TEST_REDIS_URL", "redis://127.0.0.1:6379/5")
-TIMEOUT = 60
 
 pytestmark = [pytest.mark.redis, pytest.mark.django_db(transaction=True)]
-
-
-def _database_url() -> str:
-    settings = connection.settings_dict
-    password = f":{settings['PASSWORD']}" if settings.get("PASSWORD") else ""
-    host, port = settings.get("HOST") or "127.0.0.1", settings.get("PORT") or 5432
-    return f"postgres://{settings['USER']}{password}@{host}:{port}/{settings['NAME']}"
 
 
 @pytest.fixture(scope="module")
@@ -54,68 +39,25 @@ def worker(django_db_setup: None, django_db_blocker: Any) -> Iterator[Path]:
     except redis.RedisError as error:
         pytest.fail(f"Redis is not reachable at {REDIS_URL} ({error}); the real-worker tests need it.")
     with django_db_blocker.unblock():
-        database_url = _database_url()
+        url = database_url(connection.settings_dict)
     log = Path(tempfile.mkdtemp()) / "worker.log"
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url,
-        "CELERY_BROKER_URL": REDIS_URL,
-        "DJANGO_ENV": "test",
-        "CONN_MAX_AGE": "0",
-    }
-    command = [sys.executable, "-m", "celery", "-A", "attache", "worker", "--pool=solo", "--loglevel=INFO"]
-    command += ["--without-gossip", "--without-mingle", "--without-heartbeat", "--hostname=intensity-test@%h"]
-    with log.open("w") as output:
-        process = subprocess.Popen(  # noqa: S603
-            command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
-        )
+    process = start_worker(celery_env(database_url=url, broker_url=REDIS_URL), log, name="intensity-test")
     try:
-        _wait(lambda: " ready." in log.read_text(), "the worker did not start", log)
         yield log
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=20)
+        process.stop()
         broker.flushdb()
 
 
-def _wait(condition: Callable[[], bool], message: str, log: Path, timeout: float = TIMEOUT) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.2)
-    pytest.fail(f"{message} within {timeout} s. Worker log:\n{log.read_text()}")
-
-
-def _forget_broker_connections() -> None:
-    """Drop the connection pools made for the previous broker URL: the app and kombu keep them."""
-    kombu.pools.reset()
-    app._pool = None
-    app.amqp._producer_pool = None
+def _wait(condition: Callable[[], bool], message: str, log: Path) -> None:
+    wait_for(condition, message, log=log)
 
 
 @pytest.fixture
 def through_redis(worker: Path, migrated_data: None) -> Iterator[list[dict[str, Any]]]:
     """This process sends tasks to Redis (not inline); yields the messages it publishes."""
-    published: list[dict[str, Any]] = []
-
-    def record(sender: str | None = None, body: Any = None, **kwargs: Any) -> None:
-        published.append({"task": sender, "args": list(body[0])})  # body: (args, kwargs, embed)
-
-    before_task_publish.connect(record, weak=False)
-    eager, broker_url = app.conf.task_always_eager, app.conf.broker_url
-    app.conf.update(task_always_eager=False, broker_url=REDIS_URL)
-    _forget_broker_connections()
-    try:
+    with tasks_through(REDIS_URL) as published:
         yield published
-    finally:
-        app.conf.update(task_always_eager=eager, broker_url=broker_url)
-        _forget_broker_connections()
-        before_task_publish.disconnect(record)
 
 
 def rollup(relationship: Relationship, month: D) -> tuple[int, Decimal] | None:
