@@ -95,7 +95,7 @@ def prepare_cast() -> Cast:
     password hash is made with PBKDF2 whatever this process's settings say, so that the
     production server accepts it (the test settings hash with MD5).
     """
-    from django.contrib.auth.hashers import make_password
+    from django.contrib.auth.hashers import PBKDF2PasswordHasher
     from django.db.models import Count, Max
     from django.test import override_settings
 
@@ -114,7 +114,8 @@ def prepare_cast() -> Cast:
         raise RuntimeError(f"The load test needs at least {DESKS * 2} relationships with activities.")
     password = secrets.token_urlsafe(16)
     secret_key = secrets.token_urlsafe(50)
-    hashed = make_password(password, hasher="pbkdf2_sha256")
+    pbkdf2 = PBKDF2PasswordHasher()
+    hashed = pbkdf2.encode(password, pbkdf2.salt())
     actors: list[Actor] = []
 
     def user(username: str, role: str, desks: Iterable[Any] = ()) -> User:
@@ -497,13 +498,18 @@ def officer_create(run: Run, client: Client, actor: Actor, rng: random.Random, c
     return pk
 
 
+def edited_title(title: str, verb: str, run: Run, count: int, actor: Actor) -> str:
+    """A title that differs from every earlier one, so that every save is a change."""
+    return f"{title.split(' · ')[0][:150]} · {verb} {run.cast.run_tag}-{count} by {actor.username}"
+
+
 def officer_edit(run: Run, client: Client, actor: Actor, pk: int, count: int) -> None:
     page = client.request("officer: edit form", "GET", f"/activities/{pk}/edit/", expect=(200, 302))
     if page is None or page.status == 302:  # deleted meanwhile: the page sends the user to the record
         return
     form = form_with(page, "version")
     version = int(form.value("version"))
-    title = f"{form.value('title').split(' · ')[0][:150]} · edit {run.cast.run_tag}-{count} by {actor.username}"
+    title = edited_title(form.value("title"), "edit", run, count, actor)
     form.set("title", title)
     saved = client.request(
         "officer: save edit",
@@ -663,7 +669,7 @@ def api_writer(run: Run, actor: Actor, address: str) -> None:
                     expect=(200,), refused=(404,),
                 )  # fmt: skip
                 if record is not None:
-                    title = f"{record.json()['title'].split(' · ')[0][:150]} · patch {run.cast.run_tag}-{count} by {actor.username}"
+                    title = edited_title(record.json()["title"], "patch", run, count, actor)
                     patched = client.request(
                         "api: patch", "PATCH", f"/api/v1/activities/{pk}/", body=json.dumps({"title": title}).encode(),
                         headers={**JSON_HEADERS, "If-Match": record.headers["etag"]}, refused=(412, 404),
@@ -719,12 +725,13 @@ def run(cast: Cast, *, database_url: str, redis_url: str, seconds: float, port: 
     broker = redis.Redis.from_url(redis_url, socket_connect_timeout=3)
     broker.flushdb()  # the load test's own database: no tasks left from an earlier run
     env = production_env(database_url, redis_url, cast.secret_key)
-    collect_static(env)
+    preparing = time.monotonic()
     logs = Path(tempfile.mkdtemp(prefix="attache-load-"))
     worker_log, server_log = (logs / "worker.log").open("w"), (logs / "gunicorn.log").open("w")
     worker = servers.start_celery_worker(env, worker_log, beat=True)
     server = None
     try:
+        collect_static(env)
         server = servers.start_gunicorn(
             port, env, output=server_log, ready_path="/accounts/login/", ready_headers=HTTPS
         )
@@ -732,7 +739,8 @@ def run(cast: Cast, *, database_url: str, redis_url: str, seconds: float, port: 
         print(
             f"gunicorn (gunicorn.conf.py, DJANGO_ENV=production) on 127.0.0.1:{port} with "
             f"{len(_children(server.pid))} workers; Celery worker + beat on {redis_url}; "
-            f"{len(cast.actors)} virtual users for {seconds:.0f} s; logs in {logs}",
+            f"{len(cast.actors)} virtual users for {seconds:.0f} s; logs in {logs} "
+            f"(static files, server and worker ready in {time.monotonic() - preparing:.1f} s)",
             file=out,
             flush=True,
         )
@@ -767,7 +775,11 @@ def run(cast: Cast, *, database_url: str, redis_url: str, seconds: float, port: 
                 client = Client(port, recorder, "10.1.1.1", token=actor.token)
                 sync_walk(client, sync_states[actor.username], "api: final sync page")
                 client.close()
+        checking = time.monotonic()
         failures += verify(cast, recorder, sync_states, broker)
+        print(f"Checks (final sync, writes, history, rollups) took {time.monotonic() - elapsed - started:.1f} s; "
+              f"the worker was idle and the rollups checked after {time.monotonic() - checking:.1f} s",
+              file=out, flush=True)  # fmt: skip
         if failures:
             server_log.flush()
             worker_log.flush()
