@@ -40,6 +40,7 @@ import os
 import random
 import re
 import secrets
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -694,6 +695,7 @@ class Result:
     recorder: Recorder
     failures: list[str]
     sync_states: dict[str, SyncState]
+    recycled_workers: int  # gunicorn workers that reached max_requests and were replaced during the run
 
 
 def production_env(database_url: str, redis_url: str, secret_key: str) -> dict[str, str]:
@@ -730,6 +732,7 @@ def run(cast: Cast, *, database_url: str, redis_url: str, seconds: float, port: 
     worker_log, server_log = (logs / "worker.log").open("w"), (logs / "gunicorn.log").open("w")
     worker = servers.start_celery_worker(env, worker_log, beat=True)
     server = None
+    failures = ["the run did not finish"]
     try:
         collect_static(env)
         server = servers.start_gunicorn(
@@ -739,7 +742,7 @@ def run(cast: Cast, *, database_url: str, redis_url: str, seconds: float, port: 
         print(
             f"gunicorn (gunicorn.conf.py, DJANGO_ENV=production) on 127.0.0.1:{port} with "
             f"{len(_children(server.pid))} workers; Celery worker + beat on {redis_url}; "
-            f"{len(cast.actors)} virtual users for {seconds:.0f} s; logs in {logs} "
+            f"{len(cast.actors)} virtual users for {seconds:.0f} s "
             f"(static files, server and worker ready in {time.monotonic() - preparing:.1f} s)",
             file=out,
             flush=True,
@@ -780,11 +783,8 @@ def run(cast: Cast, *, database_url: str, redis_url: str, seconds: float, port: 
         print(f"Checks (final sync, writes, history, rollups) took {time.monotonic() - elapsed - started:.1f} s; "
               f"the worker was idle and the rollups checked after {time.monotonic() - checking:.1f} s",
               file=out, flush=True)  # fmt: skip
-        if failures:
-            server_log.flush()
-            worker_log.flush()
-            print(f"Server and worker logs: {logs}", file=out)
-        return Result(elapsed, recorder, failures, sync_states)
+        recycled = (logs / "gunicorn.log").read_text().count("Autorestarting worker")
+        return Result(elapsed, recorder, failures, sync_states, recycled)
     finally:
         if server is not None:
             servers.stop(server)
@@ -793,6 +793,10 @@ def run(cast: Cast, *, database_url: str, redis_url: str, seconds: float, port: 
         server_log.close()
         broker.flushdb()
         broker.close()
+        if failures:
+            print(f"Server and worker logs kept in {logs}", file=out)
+        else:
+            shutil.rmtree(logs)
 
 
 def _children(pid: int) -> list[int]:
@@ -986,7 +990,10 @@ def summary(result: Result) -> str:
     syncs = ", ".join(
         f"{name}: {state.walks} walks, {len(state.seen)} activities seen" for name, state in result.sync_states.items()
     )
-    return f"acknowledged writes checked: {len(result.recorder.acks)} ({writes})\nsync clients: {syncs}"
+    return (
+        f"acknowledged writes checked: {len(result.recorder.acks)} ({writes})\nsync clients: {syncs}\n"
+        f"gunicorn workers recycled (max_requests) during the run: {result.recycled_workers}"
+    )
 
 
 def main() -> int:
