@@ -425,6 +425,8 @@ def sign_in(client: Client, actor: Actor, who: str) -> bool:
     done = client.request(
         f"{who}: sign in", "POST", "/accounts/login/", body=form.encoded(), headers=FORM_HEADERS, expect=(302,)
     )
+    if done is not None and "sessionid" not in client.cookies:
+        client.recorder.error(f"{who} {actor.username}: signed in without a session cookie")
     return done is not None and "sessionid" in client.cookies
 
 
@@ -548,17 +550,23 @@ def officer_action(run: Run, client: Client, actor: Actor, pk: int, action: str)
     return True
 
 
+# In turn, so that even a short run opens each: 30 % overview, 50 % a relationship, 20 % comparison.
+MANAGER_PAGES = tuple({"o": "overview", "r": "relationship", "c": "comparison"}[page] for page in "ororcrorcr")
+
+
 def manager(run: Run, actor: Actor, address: str) -> None:
     rng = random.Random(f"{run.rng_seed}-{actor.username}")
     client = Client(run.port, run.recorder, address)
     if not sign_in(client, actor, "manager"):
         return
+    step = 0
     while run.running():
-        choice = rng.random()
+        page = MANAGER_PAGES[step % len(MANAGER_PAGES)]
+        step += 1
         try:
-            if choice < 0.3:
+            if page == "overview":
                 client.request("manager: overview", "GET", "/dashboard/")
-            elif choice < 0.8:
+            elif page == "relationship":
                 relationship = rng.choice(run.cast.dashboard_relationship_ids)
                 granularity = rng.choice(("month", "quarter", "year"))
                 client.request(
