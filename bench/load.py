@@ -41,6 +41,7 @@ import random
 import re
 import secrets
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -162,7 +163,7 @@ def prepare_cast() -> Cast:
         actors=actors,
         dashboard_relationship_ids=busiest,
         sync_mark=stamp(mark or datetime.datetime(2000, 1, 1, tzinfo=datetime.UTC)),
-        run_tag=datetime.datetime.now().strftime("%H%M%S"),
+        run_tag=datetime.datetime.now().strftime("%Y%m%d%H%M%S"),
         secret_key=secret_key,
     )
 
@@ -1005,6 +1006,8 @@ def summary(result: Result) -> str:
 
 
 def main() -> int:
+    # Killed (e.g. make interrupted by a CI timeout): stop the servers too, through `finally`.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     seconds = float(os.environ.get("LOAD_SECONDS", "120"))
     url = os.environ.get("LOAD_DATABASE_URL", DEFAULT_URL)
     redis_url = os.environ.get("LOAD_REDIS_URL", DEFAULT_REDIS_URL)
