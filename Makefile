@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/attache
 PYTEST_ARGS ?=
 
-.PHONY: run test install lint typecheck migrations-check check-db bench restore-drill faults clean browser-deps
+.PHONY: run test install lint typecheck migrations-check check-db bench load restore-drill faults clean browser-deps
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +56,10 @@ migrations-check: $(VENV)/.installed
 ## bench: benchmarks against a 1,000,000-activity database (BENCH_DATABASE_URL); figures go to docs/performance.md
 bench: install
 	$(PY) -m bench $(BENCH)
+
+## load: two minutes (LOAD_SECONDS) of mixed traffic against production gunicorn + Celery on LOAD_DATABASE_URL; fails on any 5xx, lost write or sync gap
+load: install
+	$(PY) -m bench.load
 
 ## restore-drill: dump a seeded database, restore it into a fresh one, compare row counts and history
 restore-drill: export DATABASE_URL := $(or $(DATABASE_URL),$(TEST_DATABASE_URL))

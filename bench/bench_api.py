@@ -17,27 +17,19 @@ from __future__ import annotations
 
 import http.client
 import os
-import signal
-import socket
 import statistics
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+from bench import servers
+
 CLIENTS = 8
 SECONDS = 6
 ROUNDS = int(os.environ.get("BENCH_API_ROUNDS", "7"))
 LIST_QUERY = "/api/v1/activities/?area=education&status=conducted&page_size=100"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def bench_token() -> str:
@@ -62,26 +54,11 @@ def start_server(port: int) -> subprocess.Popen[bytes]:
         "API_THROTTLE_ANON": "100000000/min",
         "LOG_LEVEL": "WARNING",
     }
-    server = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
-        [
-            *(sys.executable, "-m", "gunicorn", "attache.wsgi", "-c", "gunicorn.conf.py", "-b", f"127.0.0.1:{port}"),
-            # The production settings (workers: GUNICORN_WORKERS, else 2 × cores + 1), except no
-            # worker recycling in the middle of a measurement, no access log, room for the CSV.
-            *("--timeout", "600", "--max-requests", "0", "--access-logfile", "/dev/null"),
-        ],
-        cwd=ROOT,
-        env=env,
-        start_new_session=True,
+    # The production settings (workers: GUNICORN_WORKERS, else 2 × cores + 1), except no
+    # worker recycling in the middle of a measurement, no access log, room for the CSV.
+    return servers.start_gunicorn(
+        port, env, extra_args=("--timeout", "600", "--max-requests", "0", "--access-logfile", "/dev/null")
     )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            get(port, "/api/v1/schema/", {})
-            return server
-        except OSError:
-            time.sleep(0.3)
-    server.kill()
-    raise RuntimeError("gunicorn did not start")
 
 
 def get(port: int, path: str, headers: dict[str, str], conn: http.client.HTTPConnection | None = None) -> bytes:
@@ -242,7 +219,7 @@ def copy_rows_per_second() -> tuple[float, int]:
 
 def main() -> None:
     headers = {"Authorization": f"Token {bench_token()}"}
-    port = free_port()
+    port = servers.free_port()
     server = start_server(port)
     try:
         for _ in range(20):
@@ -296,5 +273,4 @@ def main() -> None:
                 f"last quarter max {max(rss[-quarter:]):.0f} MiB, overall max {max(rss):.0f} MiB ({len(rss)} samples)"
             )
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
+        servers.stop(server)

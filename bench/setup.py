@@ -1,4 +1,8 @@
-"""Prepare the benchmark database: migrated, with 1,000,000 synthetic activities."""
+"""Prepare a benchmark database: migrated, with synthetic activities loaded once.
+
+`make bench` uses BENCH_DATABASE_URL with 1,000,000 activities; `make load` uses
+LOAD_DATABASE_URL with fewer (bench/load.py).
+"""
 
 from __future__ import annotations
 
@@ -11,20 +15,20 @@ SYNTHETIC_ROWS = int(os.environ.get("BENCH_ROWS", "1000000"))
 SEED = 2016
 
 
-def configure() -> None:
+def configure(url: str | None = None) -> None:
     """Point Django at the benchmark database; call before django.setup()."""
-    os.environ["DATABASE_URL"] = os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL)
+    os.environ["DATABASE_URL"] = url or os.environ.get("BENCH_DATABASE_URL", DEFAULT_URL)
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "attache.settings")
     os.environ.setdefault("DJANGO_ENV", "development")
     os.environ["DEBUG"] = "false"
 
 
-def prepare() -> None:
-    configure()
+def create_database(url: str) -> None:
+    """CREATE DATABASE for `url` unless it exists."""
     import environ
     import psycopg2
 
-    config = environ.Env.db_url_config(os.environ["DATABASE_URL"])
+    config = environ.Env.db_url_config(url)
     admin = psycopg2.connect(
         host=config["HOST"], port=config["PORT"] or 5432, user=config["USER"], password=config["PASSWORD"] or None,
         dbname="postgres",
@@ -36,20 +40,33 @@ def prepare() -> None:
             cursor.execute(f'CREATE DATABASE "{config["NAME"]}"')
     admin.close()
 
+
+def seed(rows: int) -> None:
+    """The demo case and `rows` synthetic activities (seed SEED), loaded once."""
+    import django
+    from django.core.management import call_command
+
+    from cooperation.models import Activity
+
+    present = Activity.objects.filter(external_ref__startswith=f"synthetic-{SEED}-").count()
+    if present < rows:
+        print(f"Loading {rows:,} synthetic activities (once)…", flush=True)
+        call_command("seed_demo", verbosity=0)
+        call_command("seed_demo", synthetic=rows, seed=SEED)
+        with django.db.connection.cursor() as cursor:
+            cursor.execute("VACUUM ANALYZE")
+
+
+def prepare(url: str | None = None, rows: int = SYNTHETIC_ROWS) -> None:
+    configure(url)
+    create_database(os.environ["DATABASE_URL"])
+
     import django
     from django.core.management import call_command
 
     django.setup()
     call_command("migrate", "--noinput", verbosity=0)
-    from cooperation.models import Activity
-
-    present = Activity.objects.filter(external_ref__startswith=f"synthetic-{SEED}-").count()
-    if present < SYNTHETIC_ROWS:
-        print(f"Loading {SYNTHETIC_ROWS:,} synthetic activities (once)…", flush=True)
-        call_command("seed_demo", verbosity=0)
-        call_command("seed_demo", synthetic=SYNTHETIC_ROWS, seed=SEED)
-        with django.db.connection.cursor() as cursor:
-            cursor.execute("VACUUM ANALYZE")
+    seed(rows)
 
 
 def vacuum() -> None:
