@@ -8,7 +8,7 @@ PY := $(VENV)/bin/python
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/attache
 PYTEST_ARGS ?=
 
-.PHONY: run test install lint typecheck migrations-check check-db bench load restore-drill faults clean browser-deps
+.PHONY: run stop test install lint typecheck migrations-check check-db bench load restore-drill faults clean browser-deps
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,10 @@ run: install
 	$(PY) manage.py seed_demo
 	@echo "Serving Attaché on http://127.0.0.1:8000 (admin: http://127.0.0.1:8000/admin/)"
 	$(PY) manage.py runserver 127.0.0.1:8000
+
+## stop: stop the embedded PostgreSQL that `make run` leaves running (its data stays in var/)
+stop: $(VENV)/.installed
+	$(PY) scripts/stop_embedded_postgresql.py
 
 ## test: lint, types, migrations and the whole suite against PostgreSQL at DATABASE_URL
 test: export DATABASE_URL := $(or $(DATABASE_URL),$(TEST_DATABASE_URL))

