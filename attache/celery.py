@@ -14,6 +14,10 @@ logger = logging.getLogger(__name__)
 
 app = Celery("attache")
 app.config_from_object("django.conf:settings", namespace="CELERY")
+if app.conf.task_always_eager and not app.conf.broker_url:
+    # Tasks run inline without a broker; Celery still builds a producer to serialize
+    # their arguments, which must not reach for the default broker (amqp on localhost).
+    app.conf.update(broker_url="memory://localhost/")
 app.autodiscover_tasks()
 
 

@@ -164,3 +164,27 @@ def test_outside_production_a_short_visibility_timeout_is_allowed_for_the_drills
     assert "'visibility_timeout': 3," in run_python(code, DJANGO_ENV="test", CELERY_VISIBILITY_TIMEOUT="3").stdout
     result = run_python("import django; django.setup()", DJANGO_ENV="test", CELERY_VISIBILITY_TIMEOUT="0")
     assert "CELERY_VISIBILITY_TIMEOUT must be 1 or more" in result.stderr
+
+
+def test_without_a_broker_tasks_run_inline_and_reach_for_no_broker() -> None:
+    """Celery builds a producer even for inline tasks (to serialize their arguments): it
+    must use the in-memory transport, not the default amqp://localhost."""
+    code = (
+        "import django; django.setup(); from attache.celery import app; "
+        "print(app.conf.task_always_eager, app.conf.broker_url); "
+        "producer = app.producer_or_acquire().__enter__(); print(producer.connection.transport_cls)"
+    )
+    result = run_python(code, CELERY_BROKER_URL="")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == ["True memory://localhost/", "memory"]
+    assert "No hostname was supplied" not in result.stderr
+
+
+def test_with_a_broker_its_url_is_used() -> None:
+    code = (
+        "import django; django.setup(); from attache.celery import app; "
+        "print(app.conf.task_always_eager, app.conf.broker_url)"
+    )
+    result = run_python(code, CELERY_BROKER_URL="redis://127.0.0.1:6379/3")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False redis://127.0.0.1:6379/3"
