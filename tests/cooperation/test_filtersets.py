@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import datetime
+from datetime import UTC
 from typing import Any
 
 import pytest
 from django.test import RequestFactory
 
+from cooperation import filtersets
+from cooperation.choices import Classification
 from cooperation.filtersets import ActivityFilterSet
 from cooperation.models import Activity
 from tests.conftest import World
@@ -100,6 +103,43 @@ def test_text_search_matches_words_and_prefixes(world: World) -> None:
     assert filtered(world.admin, q="engineer") == {"Demining seminar"}
     assert filtered(world.admin, q="course seminar") == set()
     assert filtered(world.admin, q="!!! &|:*") == filtered(world.admin)  # nothing searchable: no filter
+
+
+def sql_of(user: Any, **params: object) -> str:
+    request = RequestFactory().get("/")
+    request.user = user
+    filterset = ActivityFilterSet(params, queryset=Activity.objects.visible_to(user), request=request)  # type: ignore[arg-type]
+    assert filterset.is_valid(), filterset.errors
+    return str(filterset.qs.query)
+
+
+@pytest.mark.parametrize("few", [1, 2, 3, 1000])
+def test_text_search_answers_the_same_whether_it_starts_from_the_matches_or_not(
+    world: World, monkeypatch: pytest.MonkeyPatch, few: int
+) -> None:
+    """Below FEW_SEARCH_MATCHES matches the condition is written `id = ANY(ARRAY(…))` so that
+    PostgreSQL starts from them; the rows are the same either way, still scoped to the user."""
+    for title, rel, level in (
+        ("Peacekeeping course A", world.rel_a, "public"),
+        ("Peacekeeping course B", world.rel_a, "restricted"),
+        ("Peacekeeping course C", world.rel_b, "public"),
+    ):
+        ActivityFactory(relationship=rel, title=title, releasability=Classification.from_code(level))
+    ActivityFactory(
+        relationship=world.rel_a, title="Peacekeeping course D", deleted_at=datetime.datetime(2020, 1, 1, tzinfo=UTC)
+    )
+    monkeypatch.setattr(filtersets, "FEW_SEARCH_MATCHES", few)
+    # Four activities match "peacekeep" (one deleted): fewer than `few` only when few = 1000.
+    starts_from_matches = few > 4
+    sql = sql_of(world.officer_a, q="peacekeep")
+    assert ("= ANY(ARRAY(SELECT" in sql) is starts_from_matches
+    assert filtered(world.officer_a, q="peacekeep") == {"Peacekeeping course A"}  # desk A, internal clearance
+    assert filtered(world.officer_b, q="course peacekeep") == {"Peacekeeping course C"}
+    assert filtered(world.admin, q="peacekeep", relationship=[world.rel_a.pk]) == {
+        "Peacekeeping course A",
+        "Peacekeeping course B",
+    }
+    assert filtered(world.admin, q="nothing peacekeep") == set()
 
 
 def test_accreditation_and_attache(world: World) -> None:
