@@ -7,6 +7,7 @@ import sys
 
 import environ
 import psycopg2
+from psycopg2 import sql
 
 
 def main() -> int:
@@ -24,7 +25,7 @@ def main() -> int:
         "connect_timeout": 5,
     }
     try:
-        psycopg2.connect(**{key: value for key, value in params.items() if value}).close()
+        server = psycopg2.connect(**{key: value for key, value in params.items() if value})
     except psycopg2.OperationalError as error:
         where = f"{params['host'] or 'local socket'}:{params['port'] or 5432}"
         print(
@@ -34,6 +35,20 @@ def main() -> int:
             file=sys.stderr,
         )
         return 1
+    # The database itself (the test database is made from its name) is created when missing,
+    # so that commands that look at it, such as the migrations check, find it.
+    name = config.get("NAME")
+    try:
+        server.autocommit = True
+        with server.cursor() as cursor:
+            cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
+            if name and cursor.fetchone() is None:
+                cursor.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+                print(f"Created the database {name}.")
+    except psycopg2.Error as error:
+        print(f"Note: could not create the database {name}: {error}".strip(), file=sys.stderr)
+    finally:
+        server.close()
     return 0
 
 
