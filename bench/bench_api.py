@@ -150,16 +150,7 @@ def deep_cursor_path() -> tuple[str, int]:
 
 
 def worker_pids(master: int) -> list[int]:
-    pids = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == master:
-                pids.append(int(entry.name))
-    return pids
+    return servers.child_pids(master)
 
 
 def rss_mib(pid: int) -> float:

@@ -750,7 +750,7 @@ def run(cast: Cast, *, database_url: str, redis_url: str, seconds: float, port: 
         _wait(lambda: " ready." in (logs / "worker.log").read_text(), "the Celery worker did not start", 60)
         print(
             f"gunicorn (gunicorn.conf.py, DJANGO_ENV=production) on 127.0.0.1:{port} with "
-            f"{len(_children(server.pid))} workers; Celery worker + beat on {redis_url}; "
+            f"{len(servers.child_pids(server.pid))} workers; Celery worker + beat on {redis_url}; "
             f"{len(cast.actors)} virtual users for {seconds:.0f} s "
             f"(static files, server and worker ready in {time.monotonic() - preparing:.1f} s)",
             file=out,
@@ -806,19 +806,6 @@ def run(cast: Cast, *, database_url: str, redis_url: str, seconds: float, port: 
             print(f"Server and worker logs kept in {logs}", file=out)
         else:
             shutil.rmtree(logs)
-
-
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == pid:
-                found.append(int(entry.name))
-    return found
 
 
 def _wait(condition: Callable[[], bool], message: str, timeout: float) -> None:

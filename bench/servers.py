@@ -19,6 +19,14 @@ from typing import IO, Any
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def child_pids(pid: int) -> list[int]:
+    """The direct children of process `pid` (e.g. gunicorn's workers), from /proc."""
+    try:
+        return [int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:  # the process has gone
+        return []
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import pytest
 
+from bench import servers
 from tests.processes import (
     ROOT,
     PrivatePostgres,
@@ -166,7 +167,7 @@ def _load(port: int, token: str, session: dict[str, str], stop: threading.Event,
 
 
 def _children(pid: int) -> set[int]:
-    return {int(child) for child in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()}
+    return set(servers.child_pids(pid))
 
 
 def test_postgresql_restarted_under_load_fails_cleanly_and_recovers_without_restarting_the_app(
