@@ -25,11 +25,46 @@ class HistoryEntry:
     changes: list[tuple[str, Any, Any]]
 
 
-def history_for(instance: models.Model, *, limit: int | None = None) -> list[HistoryEntry]:
+def _related_records(related_ids: dict[type[models.Model], set[Any]], viewer: Any) -> dict[type[models.Model], dict]:
+    """The related records named in a history or a change list, one query per model. With
+    a `viewer`, records they may not see (a restricted accreditation, another desk's
+    relationship) are left out and shown by id only."""
+    related: dict[type[models.Model], dict] = {}
+    for model, ids in related_ids.items():
+        if not ids:
+            continue
+        queryset = model._default_manager.filter(pk__in=ids)
+        if viewer is not None and hasattr(queryset, "visible_to"):
+            queryset = queryset.visible_to(viewer)
+        related[model] = {record.pk: record for record in queryset}
+    return related
+
+
+def _readable(field: models.Field, value: Any, related: dict[type[models.Model], dict]) -> Any:
+    """A stored value as people read it: a related record by name, a choice by label."""
+    if field.is_relation and field.related_model is not None:
+        target = related.get(field.related_model, {}).get(value)
+        return str(target) if target is not None else f"#{value}"
+    if field.choices:
+        return dict(field.flatchoices).get(value, value)
+    return value
+
+
+def _related_ids(fields: dict[str, models.Field], pairs: Any) -> dict[type[models.Model], set[Any]]:
+    related_ids: dict[type[models.Model], set[Any]] = {}
+    for name, old, new in pairs:
+        field = fields[name]
+        if field.is_relation and field.related_model is not None:
+            related_ids.setdefault(field.related_model, set()).update(v for v in (old, new) if v is not None)
+    return related_ids
+
+
+def history_for(instance: models.Model, *, limit: int | None = None, viewer: Any = None) -> list[HistoryEntry]:
     """The change history of one record, newest first: who, when, field: old → new.
 
     Values are shown as people read them: choice labels, and related records by name
-    (fetched in one query per related model, not per value).
+    (fetched in one query per related model, not per value); with a `viewer`, only the
+    related records they may see are named.
     """
     events = Events.objects.tracks(instance).order_by("-pgh_created_at", "-pgh_id")
     if limit is not None:
@@ -50,32 +85,19 @@ def history_for(instance: models.Model, *, limit: int | None = None) -> list[His
             pairs = [(name, old, new) for name, (old, new) in (row["pgh_diff"] or {}).items() if name in fields]
         raw.append((row, context, [(name, old, new) for name, old, new in pairs if name not in HISTORY_NOISE]))
 
-    related_ids: dict[type[models.Model], set[Any]] = {}
-    for _, _, pairs in raw:
-        for name, old, new in pairs:
-            field = fields[name]
-            if field.is_relation and field.related_model is not None:
-                related_ids.setdefault(field.related_model, set()).update(v for v in (old, new) if v is not None)
+    related_ids = _related_ids(fields, [pair for _, _, pairs in raw for pair in pairs])
     user_model = apps.get_model("accounts", "User")
-    user_ids = {context.get("user") for _, context, _ in raw} - {None}
-    related_ids.setdefault(user_model, set()).update(user_ids)
-    related = {model: model._default_manager.in_bulk(ids) for model, ids in related_ids.items() if ids}
+    related_ids.setdefault(user_model, set()).update({context.get("user") for _, context, _ in raw} - {None})
+    related = _related_records(related_ids, viewer)
+    users = related.get(user_model, {})
 
     def display(name: str, value: Any) -> Any:
-        field = fields[name]
-        if value is None:
-            return None
-        if field.is_relation and field.related_model is not None:
-            target = related.get(field.related_model, {}).get(value)
-            return str(target) if target is not None else f"#{value}"
-        if field.choices:
-            return dict(field.flatchoices).get(value, value)
-        return value
+        return None if value is None else _readable(fields[name], value, related)
 
     return [
         HistoryEntry(
             when=row["pgh_created_at"],
-            user=related.get(user_model, {}).get(context.get("user")),
+            user=users.get(context.get("user")),
             label=row["pgh_label"],
             action=context.get("action", ""),
             changes=[
@@ -86,27 +108,19 @@ def history_for(instance: models.Model, *, limit: int | None = None) -> list[His
     ]
 
 
-def describe_changes(model: type[models.Model], changes: dict[str, tuple[Any, Any]]) -> list[tuple[str, Any, Any]]:
+def describe_changes(
+    model: type[models.Model], changes: dict[str, tuple[Any, Any]], *, viewer: Any = None
+) -> list[tuple[str, Any, Any]]:
     """(label, then, now) for a `StaleVersion.changes` mapping, as people read the values:
-    related records by name (one query per related model), choices by label."""
+    related records by name (one query per related model; with a `viewer`, only those
+    they may see), choices by label."""
     fields = {field.name: field for field in model._meta.concrete_fields}
-    related_ids: dict[type[models.Model], set[Any]] = {}
-    for name, (then, now) in changes.items():
-        field = fields[name]
-        if field.is_relation and field.related_model is not None:
-            related_ids.setdefault(field.related_model, set()).update(v for v in (then, now) if v is not None)
-    related = {target: target._default_manager.in_bulk(ids) for target, ids in related_ids.items()}
+    related = _related_records(
+        _related_ids(fields, [(name, then, now) for name, (then, now) in changes.items()]), viewer
+    )
 
     def display(name: str, value: Any) -> Any:
-        field = fields[name]
-        if value is None or value == "":
-            return "—"
-        if field.is_relation and field.related_model is not None:
-            target = related.get(field.related_model, {}).get(value)
-            return str(target) if target is not None else f"#{value}"
-        if field.choices:
-            return dict(field.flatchoices).get(value, value)
-        return value
+        return "—" if value is None or value == "" else _readable(fields[name], value, related)
 
     return [
         (capfirst(str(fields[name].verbose_name)), display(name, then), display(name, now))

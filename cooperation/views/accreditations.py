@@ -70,7 +70,7 @@ class AccreditationDetailView(WorkspaceAccess, View):
                 "accreditation": accreditation,
                 "steps": steps if can_write else [],
                 "can_write": can_write,
-                "history": history_for(accreditation, limit=100),
+                "history": history_for(accreditation, limit=100, viewer=request.user),
                 "activity_count": activities.count(),
                 "lifecycle": [
                     ("Requested", accreditation.requested_on),
@@ -122,7 +122,7 @@ class AccreditationEditView(WorkspaceAccess, View):
                 form = AccreditationEditForm(data, user=request.user, accreditation=stale.instance)
                 form.is_valid()
                 context |= {
-                    "stale_changes": describe_changes(Accreditation, stale.changes),
+                    "stale_changes": describe_changes(Accreditation, stale.changes, viewer=request.user),
                     "stale_versions": (stale.expected_version, stale.current_version),
                 }
                 return render(request, "workspace/accreditation_edit.html", {"form": form, **context}, status=409)
@@ -159,7 +159,7 @@ class AccreditationStepView(WorkspaceAccess, View):
                     initial={"on": form.cleaned_data["on"], "version": stale.current_version},
                 )
                 context = self._context(stale.instance, action, fresh) | {
-                    "stale_changes": describe_changes(Accreditation, stale.changes),
+                    "stale_changes": describe_changes(Accreditation, stale.changes, viewer=request.user),
                     "stale_versions": (stale.expected_version, stale.current_version),
                 }
                 return render(request, "workspace/accreditation_step.html", context, status=409)

@@ -125,7 +125,7 @@ class ActivityDetailView(WorkspaceAccess, View):
             "workspace/activity_detail.html",
             {
                 "activity": activity,
-                "history": history_for(activity, limit=100),
+                "history": history_for(activity, limit=100, viewer=request.user),
                 "can_write": can_write,
                 "is_cancelled": activity.status == ActivityStatus.CANCELLED,
             },
@@ -203,7 +203,7 @@ class ActivityEditView(WorkspaceAccess, View):
             form,
             status=409,
             activity=current,
-            stale_changes=describe_changes(Activity, stale.changes),
+            stale_changes=describe_changes(Activity, stale.changes, viewer=request.user),
             stale_versions=(stale.expected_version, stale.current_version),
         )
 
@@ -266,7 +266,7 @@ class ActivityActionView(WorkspaceAccess, View):
                 stale.instance,
                 fresh,
                 status=409,
-                stale_changes=describe_changes(Activity, stale.changes),
+                stale_changes=describe_changes(Activity, stale.changes, viewer=request.user),
                 stale_versions=(stale.expected_version, stale.current_version),
             )
         except ValidationError as error:

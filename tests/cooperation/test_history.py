@@ -177,3 +177,41 @@ def test_web_changes_record_the_client_address(world: World) -> None:
     assert event is not None
     assert event.pgh_context["ip"] == "203.0.113.77"
     assert event.pgh_context["user"] == world.admin.pk
+
+
+def test_the_history_names_only_the_related_records_the_viewer_may_see(world: World) -> None:
+    """A desk officer with internal clearance reading an internal activity's history does
+    not learn a restricted accreditation's details through it, nor through the changes shown
+    when their save collides with someone else's; admins (and the admin site) see them."""
+    from cooperation.choices import Classification
+    from cooperation.selectors import describe_changes
+    from tests.factories import AccreditationFactory, PostFactory
+
+    secret = AccreditationFactory(
+        post=PostFactory(sending_country="US", host_country="BY", city="Minsk"),
+        relationship=world.rel_a,
+        releasability=Classification.RESTRICTED,
+    )
+    activity = world.activities["a_internal"]
+    services.activity_update(
+        actor=world.admin, activity=activity, data={"accreditation": secret}, expected_version=activity.version
+    )
+    named = str(secret)
+    assert "(resident, accredited)" in named
+
+    def accreditation_change(viewer: object) -> tuple[str, object, object]:
+        changes = {change[0]: change for change in history_for(activity, viewer=viewer)[0].changes}
+        return changes["accreditation"]
+
+    assert accreditation_change(world.officer_a) == ("accreditation", None, f"#{secret.pk}")
+    assert accreditation_change(world.admin) == ("accreditation", None, named)
+    assert accreditation_change(None) == ("accreditation", None, named)  # the admin site's view
+    stale = {"accreditation": (None, secret.pk)}
+    assert describe_changes(Activity, stale, viewer=world.officer_a) == [("Accreditation", "—", f"#{secret.pk}")]
+    assert describe_changes(Activity, stale, viewer=world.admin) == [("Accreditation", "—", named)]
+
+    client = Client()
+    client.force_login(world.officer_a)
+    page = client.get(reverse("workspace:activity_detail", kwargs={"pk": activity.pk})).content.decode()
+    assert f"#{secret.pk}" in page
+    assert "(resident, accredited)" not in page
