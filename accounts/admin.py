@@ -7,6 +7,7 @@ from django.http import HttpRequest
 
 from accounts.models import ApiToken, SecurityEvent, User
 from accounts.services import token_revoke, user_deactivate
+from attache.read_only_admin import ReadOnlyAdmin
 
 
 @admin.register(User)
@@ -31,7 +32,7 @@ class UserAdmin(DjangoUserAdmin):
 
 
 @admin.register(SecurityEvent)
-class SecurityEventAdmin(admin.ModelAdmin):
+class SecurityEventAdmin(ReadOnlyAdmin, admin.ModelAdmin):
     list_display = ("at", "kind", "success", "username", "ip", "path")
     list_filter = ("kind", "success", "at")
     search_fields = ("username", "ip", "path")
@@ -40,7 +41,7 @@ class SecurityEventAdmin(admin.ModelAdmin):
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):
+class ApiTokenAdmin(ReadOnlyAdmin, admin.ModelAdmin):
     """Tokens are issued by `issue_token` or on /accounts/tokens/; here they are listed and revoked."""
 
     list_display = ("prefix", "name", "user", "created_at", "expires_at", "last_used_at", "revoked_at")
@@ -49,15 +50,6 @@ class ApiTokenAdmin(admin.ModelAdmin):
     readonly_fields = ("user", "name", "prefix", "created_at", "expires_at", "last_used_at", "revoked_at")
     exclude = ("digest",)
     actions = ["revoke"]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     @admin.action(description="Revoke the selected tokens")
     def revoke(self, request: HttpRequest, queryset: QuerySet[ApiToken]) -> None:

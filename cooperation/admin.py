@@ -13,6 +13,7 @@ from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
+from attache.read_only_admin import ReadOnlyAdmin
 from cooperation import services
 from cooperation.models import (
     Accreditation,
@@ -369,18 +370,14 @@ from cooperation import admin_intensity  # noqa: E402, F401
 
 
 @admin.register(TaskFailure)
-class TaskFailureAdmin(admin.ModelAdmin):
+class TaskFailureAdmin(ReadOnlyAdmin, admin.ModelAdmin):
     list_display = ("failed_at", "task_name", "retries", "exception")
     list_filter = ("task_name", "failed_at")
     search_fields = ("task_name", "task_id", "exception")
     date_hierarchy = "failed_at"
     readonly_fields = ("failed_at", "task_name", "task_id", "args", "kwargs", "retries", "exception", "traceback")
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
+    deletable = True  # a handled failure may be cleared
 
 
 # The monthly digest's send log and "send now" live in their own module.

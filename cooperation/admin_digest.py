@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime
-from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
@@ -14,6 +13,7 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
 from django.utils import timezone
 
+from attache.read_only_admin import ReadOnlyAdmin
 from cooperation.digests import digests_schedule, previous_month
 from cooperation.models import DigestSend
 
@@ -31,23 +31,15 @@ class SendNowForm(forms.Form):
 
 
 @admin.register(DigestSend)
-class DigestSendAdmin(admin.ModelAdmin):
+class DigestSendAdmin(ReadOnlyAdmin, admin.ModelAdmin):
+    """A log: written by the digest service only."""
+
     list_display = ("month", "recipient", "email", "relationships", "sent_at", "triggered_by")
     list_filter = ("month",)
     search_fields = ("recipient__username", "email")
     date_hierarchy = "month"
     list_select_related = ("recipient", "triggered_by")
     change_list_template = "admin/cooperation/digestsend/change_list.html"
-
-    # A log: written by the digest service only.
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def get_urls(self) -> list[URLPattern]:
         send_now = path(

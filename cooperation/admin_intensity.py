@@ -14,6 +14,7 @@ from django.http import HttpRequest
 from django.utils.html import format_html_join
 from django.utils.safestring import SafeString
 
+from attache.read_only_admin import ReadOnlyAdmin
 from cooperation import weight_sets
 from cooperation.admin import HistoryMixin
 from cooperation.choices import WeightSetStatus
@@ -185,7 +186,7 @@ class WeightSetAdmin(HistoryMixin, admin.ModelAdmin):
 
 
 @admin.register(IntensityRollup)
-class IntensityRollupAdmin(admin.ModelAdmin):
+class IntensityRollupAdmin(ReadOnlyAdmin, admin.ModelAdmin):
     """Derived data: viewable, never edited (rebuild with `manage.py rebuild_intensity`)."""
 
     list_display = (
@@ -195,12 +196,3 @@ class IntensityRollupAdmin(admin.ModelAdmin):
     search_fields = ("relationship__state_a", "relationship__state_b", "area__name")
     list_select_related = ("weight_set", "relationship", "area")
     date_hierarchy = "month"
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

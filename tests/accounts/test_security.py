@@ -170,3 +170,25 @@ def test_pages_carry_a_content_security_policy_without_inline_script(db: None) -
     assert "frame-ancestors 'none'" in policy
     assert response["X-Frame-Options"] == "DENY"
     assert response["Referrer-Policy"] == "same-origin"
+
+
+def test_admins_list_security_events_but_cannot_add_change_or_delete_them(world: World) -> None:
+    from cooperation.models import TaskFailure
+
+    event = SecurityEvent.objects.create(kind=SecurityEventKind.SIGN_IN_FAILED, success=False, username="x")
+    failure = TaskFailure.objects.create(task_name="cooperation.tasks.drain_intensity_outbox", exception="E")
+    client = Client()
+    client.force_login(world.admin)
+    listing = client.get(reverse("admin:accounts_securityevent_changelist"))
+    assert listing.status_code == 200 and "sign" in listing.content.decode().lower()
+    assert client.get(reverse("admin:accounts_securityevent_add")).status_code == 403
+    assert client.post(reverse("admin:accounts_securityevent_add"), {"kind": "sign_in"}).status_code == 403
+    delete = client.post(reverse("admin:accounts_securityevent_delete", args=[event.pk]), {"post": "yes"})
+    assert delete.status_code == 403
+    assert SecurityEvent.objects.filter(pk=event.pk).exists()
+    assert not SecurityEvent.objects.filter(kind="sign_in", username="").exists()
+    # A handled task failure, on the other hand, may be cleared.
+    cleared = client.post(reverse("admin:cooperation_taskfailure_delete", args=[failure.pk]), {"post": "yes"})
+    assert cleared.status_code == 302
+    assert not TaskFailure.objects.filter(pk=failure.pk).exists()
+    assert client.get(reverse("admin:cooperation_taskfailure_add")).status_code == 403
