@@ -23,7 +23,12 @@ from cooperation.dashboard_forms import ComparisonForm, DashboardForm, OverviewF
 from cooperation.dashboard_selectors import accreditation_periods, compare_periods, overview
 from cooperation.exporters import csv_stream
 from cooperation.intensity import Granularity
-from cooperation.intensity_selectors import intensity_by_relationship, intensity_extent, intensity_series
+from cooperation.intensity_selectors import (
+    IntensitySeries,
+    intensity_by_relationship,
+    intensity_extent,
+    intensity_series,
+)
 from cooperation.models import Relationship
 from cooperation.views.access import WorkspaceAccess
 
@@ -44,6 +49,28 @@ def invalid_csv(form: DashboardForm) -> HttpResponse:
 class DashboardView(WorkspaceAccess, View):
     def today(self) -> Any:
         return timezone.localdate()
+
+    def relationship_series(
+        self, request: HttpRequest, relationship: Relationship
+    ) -> tuple[RangeForm, IntensitySeries | None]:
+        """The range form of a relationship's dashboard and, when it is valid, its series
+        (the page and its CSV read the same figures)."""
+        form = RangeForm(
+            request.GET,
+            today=self.today(),
+            extent=intensity_extent(user=request.user, relationships=[relationship.pk]),  # type: ignore[arg-type]
+        )
+        if not form.is_valid():
+            return form, None
+        data = form.cleaned_data
+        series = intensity_series(
+            user=request.user,  # type: ignore[arg-type]
+            start=data["start"],
+            end=data["end"],
+            granularity=data["granularity"],
+            relationships=[relationship.pk],
+        )
+        return form, series
 
     def visible_relationship(self, pk: int) -> Relationship:
         return get_object_or_404(Relationship.objects.visible_to(self.request.user), pk=pk)  # type: ignore[arg-type]
@@ -95,22 +122,11 @@ class RelationshipDashboardView(DashboardView):
         relationship = self.visible_relationship(pk)
         user = request.user
         today = self.today()
-        form = RangeForm(
-            request.GET,
-            today=today,
-            extent=intensity_extent(user=user, relationships=[relationship.pk]),  # type: ignore[arg-type]
-        )
+        form, series = self.relationship_series(request, relationship)
         context: dict[str, Any] = {"relationship": relationship, "form": form}
-        if not form.is_valid():
+        if series is None:
             return render(request, "dashboards/relationship.html", context, status=400)
         data = form.cleaned_data
-        series = intensity_series(
-            user=user,  # type: ignore[arg-type]
-            start=data["start"],
-            end=data["end"],
-            granularity=data["granularity"],
-            relationships=[relationship.pk],
-        )
         periods = accreditation_periods(user=user, relationship=relationship, today=today)  # type: ignore[arg-type]
         context |= {
             "series": series,
@@ -146,21 +162,9 @@ class RelationshipCsvView(DashboardView):
             return csv_response(
                 f"accreditations-{slug}.csv", dashboards.PERIOD_COLUMNS, dashboards.accreditation_period_rows(periods)
             )
-        form = RangeForm(
-            request.GET,
-            today=self.today(),
-            extent=intensity_extent(user=user, relationships=[relationship.pk]),  # type: ignore[arg-type]
-        )
-        if not form.is_valid():
+        form, series = self.relationship_series(request, relationship)
+        if series is None:
             return invalid_csv(form)
-        data = form.cleaned_data
-        series = intensity_series(
-            user=user,  # type: ignore[arg-type]
-            start=data["start"],
-            end=data["end"],
-            granularity=data["granularity"],
-            relationships=[relationship.pk],
-        )
         return csv_response(
             f"intensity-{slug}-{series.granularity}.csv", dashboards.SERIES_COLUMNS, dashboards.series_rows(series)
         )
