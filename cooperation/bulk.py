@@ -34,7 +34,7 @@ from django_countries import countries
 
 from cooperation.choices import ActivityKind, ActivityLevel, ActivityStatus, Classification
 from cooperation.intensity import add_staged_activities, schedule_refresh
-from cooperation.models import Accreditation, Activity, CooperationArea, Relationship
+from cooperation.models import ACTIVITY_DESCRIPTION_FIELDS, Accreditation, Activity, CooperationArea, Relationship
 from cooperation.permissions import is_writer, writable_relationships
 
 if TYPE_CHECKING:
@@ -43,45 +43,11 @@ if TYPE_CHECKING:
 # The columns of an import file, in the template's order. The relationship is the pair
 # of states (ISO 3166 codes, either order); the area is its code; releasability is
 # public|internal|restricted; accreditation is the id shown on its page.
-IMPORT_COLUMNS = (
-    "external_ref",
-    "state_a",
-    "state_b",
-    "area",
-    "title",
-    "kind",
-    "level",
-    "status",
-    "start_date",
-    "end_date",
-    "location",
-    "participants",
-    "counterpart",
-    "description",
-    "outcome",
-    "releasability",
-    "accreditation",
-)
+IMPORT_COLUMNS = ("external_ref", "state_a", "state_b", "area", *ACTIVITY_DESCRIPTION_FIELDS, "accreditation")
 REQUIRED_COLUMNS = ("external_ref", "state_a", "state_b", "area", "title", "kind", "start_date")
 
 # Model fields a row sets, in the staging table's order.
-_WRITTEN = (
-    "relationship_id",
-    "area_id",
-    "accreditation_id",
-    "title",
-    "kind",
-    "level",
-    "status",
-    "start_date",
-    "end_date",
-    "location",
-    "participants",
-    "counterpart",
-    "description",
-    "outcome",
-    "releasability",
-)
+_WRITTEN = ("relationship_id", "area_id", "accreditation_id", *ACTIVITY_DESCRIPTION_FIELDS)
 # Which written field each import column sets (a column missing from the file leaves
 # the field as it is on update, and at its default on create).
 _COLUMN_FIELDS = {

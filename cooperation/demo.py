@@ -32,7 +32,7 @@ from cooperation.choices import (
     Classification,
     Role,
 )
-from cooperation.models import Accreditation, Activity, CooperationArea, Relationship
+from cooperation.models import ACTIVITY_DESCRIPTION_FIELDS, Accreditation, Activity, CooperationArea, Relationship
 
 D = datetime.date
 PUBLIC, INTERNAL, RESTRICTED = Classification.PUBLIC, Classification.INTERNAL, Classification.RESTRICTED
@@ -323,23 +323,7 @@ SYNTHETIC_FIRST_DAY = D(2010, 1, 1)
 SYNTHETIC_LAST_DAY = D(2026, 12, 31)
 # A fixed "today" keeps the data independent of the day it is generated.
 SYNTHETIC_TODAY = D(2026, 6, 30)
-SYNTHETIC_COLUMNS = (
-    "relationship_id",
-    "area_id",
-    "title",
-    "kind",
-    "level",
-    "status",
-    "start_date",
-    "end_date",
-    "location",
-    "participants",
-    "counterpart",
-    "description",
-    "outcome",
-    "releasability",
-    "external_ref",
-)
+SYNTHETIC_COLUMNS = ("relationship_id", "area_id", *ACTIVITY_DESCRIPTION_FIELDS, "external_ref")
 
 
 def _synthetic_relationships(rng: random.Random, count: int) -> list[Relationship]:

@@ -21,7 +21,7 @@ from django.db.models import QuerySet
 
 from cooperation.bulk import IMPORT_COLUMNS
 from cooperation.choices import Classification
-from cooperation.models import Activity
+from cooperation.models import ACTIVITY_DESCRIPTION_FIELDS, Activity
 
 EXPORT_COLUMNS = (*IMPORT_COLUMNS, "updated_at")
 _QUERY_FIELDS = (
@@ -29,18 +29,7 @@ _QUERY_FIELDS = (
     "relationship__state_a",
     "relationship__state_b",
     "area__code",
-    "title",
-    "kind",
-    "level",
-    "status",
-    "start_date",
-    "end_date",
-    "location",
-    "participants",
-    "counterpart",
-    "description",
-    "outcome",
-    "releasability",
+    *ACTIVITY_DESCRIPTION_FIELDS,
     "accreditation_id",
     "updated_at",
 )

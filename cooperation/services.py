@@ -28,7 +28,16 @@ from cooperation.choices import (
     ActivityStatus,
     Classification,
 )
-from cooperation.models import Accreditation, Activity, Attache, CooperationArea, Desk, Post, Relationship
+from cooperation.models import (
+    ACTIVITY_DESCRIPTION_FIELDS,
+    Accreditation,
+    Activity,
+    Attache,
+    CooperationArea,
+    Desk,
+    Post,
+    Relationship,
+)
 from cooperation.permissions import can_write_relationship
 
 if TYPE_CHECKING:
@@ -149,24 +158,7 @@ def relationship_get_or_create(*, country_a: str, country_b: str) -> Relationshi
 
 # Activities ------------------------------------------------------------------------
 
-ACTIVITY_EDITABLE_FIELDS = (
-    "relationship",
-    "area",
-    "accreditation",
-    "title",
-    "kind",
-    "level",
-    "status",
-    "start_date",
-    "end_date",
-    "location",
-    "participants",
-    "counterpart",
-    "description",
-    "outcome",
-    "releasability",
-    "external_ref",
-)
+ACTIVITY_EDITABLE_FIELDS = ("relationship", "area", "accreditation", *ACTIVITY_DESCRIPTION_FIELDS, "external_ref")
 
 # Fields whose change can move an activity's figures in the intensity rollups.
 INTENSITY_FIELDS = (

@@ -1,5 +1,5 @@
 from cooperation.models.accreditation import Accreditation, Attache, Post
-from cooperation.models.activity import Activity, CooperationArea, Relationship
+from cooperation.models.activity import ACTIVITY_DESCRIPTION_FIELDS, Activity, CooperationArea, Relationship
 from cooperation.models.desk import Desk, DeskOfficer, DeskRelationship
 from cooperation.models.digest import DigestSend
 from cooperation.models.intensity import AreaWeight, IntensityOutbox, IntensityRollup, WeightSet
@@ -7,6 +7,7 @@ from cooperation.models.ops import TaskFailure
 from cooperation.models.sync import ActivityChange
 
 __all__ = [
+    "ACTIVITY_DESCRIPTION_FIELDS",
     "Accreditation",
     "Activity",
     "ActivityChange",

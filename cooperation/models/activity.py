@@ -123,6 +123,24 @@ class ActivityQuerySet(VisibleQuerySet):
         return queryset.filter(self.visibility_q(user))
 
 
+# The fields that describe an activity, in the order the service's editable fields, the
+# import and export columns and the bulk loads list them (each adds its own keys around).
+ACTIVITY_DESCRIPTION_FIELDS = (
+    "title",
+    "kind",
+    "level",
+    "status",
+    "start_date",
+    "end_date",
+    "location",
+    "participants",
+    "counterpart",
+    "description",
+    "outcome",
+    "releasability",
+)
+
+
 @audited(exclude=["search_vector"])
 class Activity(models.Model):
     """One defence-cooperation activity with a partner state."""
