@@ -62,7 +62,7 @@ def bench_users() -> tuple[Any, Any, int]:
     return manager, officer, relationship_id
 
 
-def timed(client: Any, url: str) -> tuple[list[float], list[float], int, int]:
+def timed(client: Any, url: str, runs: int = RUNS) -> tuple[list[float], list[float], int, int]:
     """Milliseconds per request (after a warm-up) as wall-clock and as this process's CPU
     time (PostgreSQL's share is not in it), the query count and the response size."""
     from django.db import connection
@@ -80,7 +80,7 @@ def timed(client: Any, url: str) -> tuple[list[float], list[float], int, int]:
         _, content = fetch()
     query_count = len(queries.captured_queries)  # now: the next request empties the log
     samples, cpu = [], []
-    for _ in range(RUNS):
+    for _ in range(runs):
         started, started_cpu = time.perf_counter(), time.process_time()
         fetch()
         samples.append((time.perf_counter() - started) * 1000)
