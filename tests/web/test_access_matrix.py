@@ -215,12 +215,17 @@ def body(response: Any) -> str:
     return response.content.decode()
 
 
-MATRIX = [
-    pytest.param(name, index, role, id=f"{name}-{index}-{role}")
-    for name, cases in sorted(PAGES.items())
-    for index in range(len(cases))
-    for role in ROLES
-]
+def matrix(pages: dict[str, list[Any]]) -> list[Any]:
+    """One test case per page, per way of calling it, per role."""
+    return [
+        pytest.param(name, index, role, id=f"{name}-{index}-{role}")
+        for name, cases in sorted(pages.items())
+        for index in range(len(cases))
+        for role in ROLES
+    ]
+
+
+MATRIX = matrix(PAGES)
 
 
 @pytest.mark.parametrize(("name", "index", "role"), MATRIX)

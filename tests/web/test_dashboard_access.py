@@ -22,7 +22,7 @@ from cooperation import intensity
 from cooperation.choices import ActivityStatus, Classification
 from tests.conftest import World
 from tests.factories import ActivityFactory
-from tests.web.test_access_matrix import ROLES, body, client_for
+from tests.web.test_access_matrix import body, client_for, matrix
 
 pytestmark = pytest.mark.django_db
 
@@ -101,12 +101,7 @@ def test_every_dashboard_page_is_in_the_matrix() -> None:
     assert dashboard_url_names() == set(PAGES)
 
 
-MATRIX = [
-    pytest.param(name, index, role, id=f"{name}-{index}-{role}")
-    for name, cases in sorted(PAGES.items())
-    for index in range(len(cases))
-    for role in ROLES
-]
+MATRIX = matrix(PAGES)
 
 
 @pytest.mark.parametrize(("name", "index", "role"), MATRIX)
