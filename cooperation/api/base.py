@@ -14,6 +14,7 @@ import django_filters
 from django.core.exceptions import FieldDoesNotExist
 from django.db import connection, models
 from django.http import HttpResponseNotModified
+from django_filters.filters import QuerySetRequestMixin
 from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework import exceptions, viewsets
 from rest_framework.authentication import SessionAuthentication
@@ -40,6 +41,16 @@ def filter_params(name: str, field_filter: Any) -> list[str]:
     return [f"{name}_{suffix}" if suffix else name for suffix in suffixes] if suffixes else [name]
 
 
+@functools.lru_cache(maxsize=64)
+def param_filters(filterset_class: Any) -> dict[str, tuple[str, Any]]:
+    """Query parameter → (filter name, filter) for every filter of the FilterSet."""
+    return {
+        param: (name, field_filter)
+        for name, field_filter in filterset_class.base_filters.items()
+        for param in filter_params(name, field_filter)
+    }
+
+
 @functools.lru_cache(maxsize=512)
 def narrowed_filterset(filterset_class: Any, names: frozenset[str]) -> Any:
     """`filterset_class` with only the filters `names`: a request pays for the filters it uses.
@@ -50,7 +61,26 @@ def narrowed_filterset(filterset_class: Any, names: frozenset[str]) -> Any:
     """
     narrowed: Any = type(filterset_class.__name__, (filterset_class,), {"__module__": filterset_class.__module__})
     narrowed.base_filters = {name: f for name, f in filterset_class.base_filters.items() if name in names}
+    if not any(_depends_on_request(f) for f in narrowed.base_filters.values()):
+        narrowed.get_form_class = _form_class_once
     return narrowed
+
+
+def _depends_on_request(field_filter: Any) -> bool:
+    """Whether the filter's form field is built for the request (choices the user may see)."""
+    return isinstance(field_filter, QuerySetRequestMixin) and callable(field_filter.queryset)
+
+
+def _form_class_once(filterset: Any) -> Any:
+    """The form class of a FilterSet whose fields are the same for every request, built once:
+    django-filter builds a class, and a field for each filter, on every request. Each form
+    still gets its own copies of the fields."""
+    cls = type(filterset)
+    form_class = cls.__dict__.get("_form_class")
+    if form_class is None:
+        form_class = super(cls, filterset).get_form_class()
+        cls._form_class = form_class
+    return form_class
 
 
 class FilterBackend(DjangoFilterBackend):
@@ -65,12 +95,8 @@ class FilterBackend(DjangoFilterBackend):
         if filterset_class is None:
             return None
         kwargs = self.get_filterset_kwargs(request, queryset, view)
-        data = kwargs["data"]
-        names = frozenset(
-            name
-            for name, field_filter in filterset_class.base_filters.items()
-            if any(param in data for param in filter_params(name, field_filter))
-        )
+        by_param = param_filters(filterset_class)
+        names = frozenset(by_param[param][0] for param in kwargs["data"] if param in by_param)
         return narrowed_filterset(filterset_class, names)(**kwargs)
 
     def get_filterset_kwargs(self, request: Request, queryset: Any, view: Any) -> dict[str, Any]:
@@ -88,20 +114,21 @@ class FilterBackend(DjangoFilterBackend):
     @staticmethod
     def _check_values(request: Request, filterset_class: Any, handled: Any) -> None:
         errors: dict[str, list[str]] = {}
-        for name, field_filter in filterset_class.base_filters.items():
-            for param in filter_params(name, field_filter):
-                for value in request.query_params.getlist(param):
-                    if value == "":
-                        errors.setdefault(param, []).append("This may not be empty: leave the parameter out.")
-                    elif isinstance(field_filter, django_filters.BooleanFilter) and value.lower() not in (
-                        "true",
-                        "false",
-                    ):
-                        errors.setdefault(param, []).append("Must be true or false.")
-                    elif (bounds := _integer_bounds(filterset_class, field_filter)) and not _integer_within(
-                        value, bounds
-                    ):
-                        errors.setdefault(param, []).append(f"Must be a whole number from {bounds[0]} to {bounds[1]}.")
+        by_param = param_filters(filterset_class)
+        for param in request.query_params:
+            if param not in by_param:
+                continue
+            field_filter = by_param[param][1]
+            for value in request.query_params.getlist(param):
+                if value == "":
+                    errors.setdefault(param, []).append("This may not be empty: leave the parameter out.")
+                elif isinstance(field_filter, django_filters.BooleanFilter) and value.lower() not in (
+                    "true",
+                    "false",
+                ):
+                    errors.setdefault(param, []).append("Must be true or false.")
+                elif (bounds := _integer_bounds(filterset_class, field_filter)) and not _integer_within(value, bounds):
+                    errors.setdefault(param, []).append(f"Must be a whole number from {bounds[0]} to {bounds[1]}.")
         for name in handled:
             if request.query_params.get(name) == "":
                 errors.setdefault(name, []).append("This may not be empty: leave the parameter out.")

@@ -9,7 +9,9 @@ import io
 import pytest
 from rest_framework.test import APIClient
 
+from cooperation.api.base import narrowed_filterset
 from cooperation.choices import Classification
+from cooperation.filtersets import ActivityFilterSet
 from cooperation.models import Activity
 from tests.api.conftest import client_for
 from tests.conftest import World
@@ -201,6 +203,10 @@ def test_filters_from_the_issue(world: World, clients: dict[str, APIClient]) -> 
     assert titles(attache=attache_accreditation.attache_id) == expected
     bad = client.get(LIST, {"area": "nowhere", "country": "XX", "start_date_after": "soon"})
     assert bad.status_code == 400 and set(bad.json()) == {"area", "country", "start_date"}
+    # One unknown code among known ones is refused too, and named.
+    bad = client.get(LIST, {"area": ["demining", "nowhere"]})
+    assert bad.status_code == 400
+    assert bad.json() == {"area": ["Select a valid choice. nowhere is not one of the available choices."]}
 
 
 def test_ordering_and_keyset_pages(world: World, clients: dict[str, APIClient]) -> None:
@@ -287,3 +293,25 @@ def test_list_and_detail_queries_do_not_grow_with_the_page(
         assert len(client.get(LIST, {"page_size": size}).json()["results"]) == size
     with django_assert_max_num_queries(3):  # type: ignore[operator]
         assert client.get(detail(world.activities["a_public"])).status_code == 200
+
+
+def test_filter_forms_are_built_once_unless_their_choices_depend_on_the_user(
+    world: World, clients: dict[str, APIClient]
+) -> None:
+    """A FilterSet's form class is reused across requests only when no field's choices are
+    the requesting user's (relationships, accreditations): those are built per request."""
+    static = narrowed_filterset(ActivityFilterSet, frozenset({"area", "status"}))
+    forms = {static(data={"area": "demining"}).get_form_class() for _ in range(2)}
+    assert len(forms) == 1 and "area" in next(iter(forms)).base_fields
+    scoped = narrowed_filterset(ActivityFilterSet, frozenset({"relationship"}))
+    assert scoped(data={}).get_form_class() is not scoped(data={}).get_form_class()
+
+    # The relationship choices follow each request's user, in any order of requests.
+    for role, allowed in [("officer_a", True), ("officer_b", False), ("officer_a", True), ("manager", True)]:
+        response = clients[role].get(LIST, {"relationship": world.rel_a.pk})
+        if allowed:
+            assert response.status_code == 200, (role, response.json())
+            assert {row["relationship"] for row in response.json()["results"]} == {world.rel_a.pk}
+        else:
+            assert response.status_code == 400, role
+            assert set(response.json()) == {"relationship"}

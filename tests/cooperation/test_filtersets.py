@@ -60,6 +60,21 @@ def test_every_model_field_has_a_filter() -> None:
             assert field.name in filters, f"Activity.{field.name} has no filter in ActivityFilterSet"
 
 
+def test_area_codes_are_checked_in_one_query_and_each_unknown_one_is_named(
+    world: World, django_assert_num_queries: Any
+) -> None:
+    request = RequestFactory().get("/")
+    request.user = world.admin
+    filterset = ActivityFilterSet({"area": ["demining", "education", "demining"]}, queryset=Activity.objects.all())
+    with django_assert_num_queries(1):
+        assert filterset.is_valid()
+    assert filterset.form.cleaned_data["area"] == [area("demining").pk, area("education").pk]
+    assert errors(world.admin, area=["education", "nowhere"]) == {
+        "area": ["Select a valid choice. nowhere is not one of the available choices."]
+    }
+    assert errors(world.admin, area=["bad\x00code"]) == {"area": ["Null characters are not allowed."]}
+
+
 def test_filters_by_area_status_kind_level_and_releasability(world: World) -> None:
     ActivityFactory(relationship=world.rel_a, title="demining talk", area=area("demining"), status="planned")
     assert filtered(world.admin, area=["demining"]) == {"demining talk"}
