@@ -134,6 +134,9 @@ if DATABASES["default"]["ENGINE"] not in {
     raise ImproperlyConfigured("DATABASE_URL must point at PostgreSQL (postgres://…).")
 DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60))
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Hot statements (the API list's page query) prepared per connection, at most this many
+# each (attache/prepared_statements.py); 0 behind a pooler in transaction mode (PgBouncer).
+DATABASE_PREPARED_STATEMENTS = env.int("DATABASE_PREPARED_STATEMENTS", default=50)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Authentication ------------------------------------------------------------

@@ -27,8 +27,10 @@ from typing import Any
 
 from django.db import connection, models
 from django.db.models import F, Func
-from django.db.models.expressions import Expression
+from django.db.models.expressions import BaseExpression
 from django.utils import timezone, translation
+
+from attache import prepared_statements
 
 
 @dataclasses.dataclass(frozen=True)
@@ -40,13 +42,13 @@ class JsonField:
     """
 
     name: str
-    sources: Sequence[str | Expression]
+    sources: Sequence[str | BaseExpression]
     kind: str = "int"
     choices: Mapping[Any, Any] | None = None
     python: Callable[..., Any] | None = None
 
 
-def field(name: str, source: str | Expression | None = None, kind: str = "int", **options: Any) -> JsonField:
+def field(name: str, source: str | BaseExpression | None = None, kind: str = "int", **options: Any) -> JsonField:
     return JsonField(name, (source or name,), kind, **options)
 
 
@@ -65,8 +67,10 @@ class _Piece(Func):
         expressions = iter(self.source_expressions)
         for part in self.parts:
             if isinstance(part, str):
-                sql.append("%s")
-                params.append(part)
+                # Written into the statement, not passed as a value: the statement's only
+                # values are then the page's own (filters, cursor), which lets PostgreSQL
+                # reuse one plan for a prepared page query.
+                sql.append(_literal(part))
                 continue
             template = part[0]
             compiled, compiled_params = compiler.compile(next(expressions))
@@ -128,17 +132,23 @@ class RowPlan:
     annotations: dict[str, Any]
     steps: list[tuple[str, Any]]  # ("sql", annotation name) | ("python", (names, cached function))
 
-    def rows(self, page: Sequence[Mapping[str, Any]]) -> list[str]:
+    def rows(self, records: Sequence[Sequence[Any]], first: int) -> list[str]:
+        """Each record's JSON text; the annotations are its columns from position `first` on."""
         language = translation.get_language()  # labels are translated: cached per language
+        position = {name: first + index for index, name in enumerate(self.annotations)}
+        # (column, [], None): a piece PostgreSQL wrote; (-1, argument columns, function): one Python writes.
+        steps: list[tuple[int, list[int], Callable[..., str] | None]] = [
+            (position[detail], [], None) if step == "sql" else (-1, [position[name] for name in detail[0]], detail[1])
+            for step, detail in self.steps
+        ]
         result = []
-        for values in page:
+        for record in records:
             out = []
-            for step, detail in self.steps:
-                if step == "sql":
-                    out.append(values[detail])
+            for column, arguments, function in steps:
+                if function is None:
+                    out.append(record[column])
                 else:
-                    names, function = detail
-                    out.append(function(language, *(values[name] for name in names)))
+                    out.append(function(language, *[record[index] for index in arguments]))
             result.append("".join(out))
         return result
 
@@ -243,15 +253,17 @@ def page_rows(
     the page by primary key. Either way one statement: one snapshot.
     """
     source = row_source(model, fields)
-    page_sql, page_params = page.values_list("pk", *paths, *source.join_paths).query.sql_with_params()
+    compiler = page.values_list("pk", *paths, *source.join_paths).query.get_compiler(page.db)
+    page_sql, page_params = compiler.as_sql()
+    kept = _leading_columns(compiler, page_sql, 1 + len(paths))
     own_select = page_sql.find(source.from_clause)
     same_joins = all(join in page_sql for join in source.joins)
-    if page_sql.startswith("SELECT ") and own_select > 0 and same_joins:
-        # The JSON pieces go after the page's own columns, which its ORDER BY may name by
-        # position. All of it is SQL compiled by Django.
-        columns = page_sql[len("SELECT ") : own_select]
-        sql = f"SELECT {columns}, {source.select_list}{page_sql[own_select:]}"
-        first_key = 1  # after the page's pk
+    if kept is not None and own_select > 0 and same_joins:
+        # The JSON pieces go after the page's own columns (its pk and ordering values),
+        # which its ORDER BY may name by position; the columns that were there only to
+        # make the ORM add the joins are left out. All of it is SQL compiled by Django.
+        sql = f"SELECT {kept}, {source.select_list}{page_sql[own_select:]}"
+        first_key, first_piece = 1, 1 + len(paths)  # after the page's pk; after its keys
     else:
         keys = [f"k{index}" for index in range(len(paths))]
         direction = " DESC" if descending else " ASC"
@@ -261,16 +273,26 @@ def page_rows(
         join = f"INNER JOIN ({inner[0]}) AS _page (pk, {', '.join(keys)}) ON _page.pk = _rows._pk"
         order = f"ORDER BY {', '.join(f'_page.{key}{direction}' for key in keys)}"
         sql, page_params = f"{select} FROM ({source.sql}) AS _rows {join} {order}", inner[1]
-        first_key = len(source.plan.annotations) + 1
+        first_key, first_piece = len(source.plan.annotations) + 1, 0
     with connection.cursor() as cursor:
-        cursor.execute(sql, (*source.params, *page_params))
-        names = [column.name for column in cursor.description]
+        prepared_statements.execute(cursor, sql, (*source.params, *page_params))
         records = cursor.fetchall()
-    pieces = [dict(zip(names, record, strict=True)) for record in records]
-    texts = source.plan.rows(pieces)
-    return [
-        (text, list(record[first_key : first_key + len(paths)])) for text, record in zip(texts, records, strict=True)
-    ]
+    texts = source.plan.rows(records, first_piece)
+    end = first_key + len(paths)
+    return [(text, list(record[first_key:end])) for text, record in zip(texts, records, strict=True)]
+
+
+def _leading_columns(compiler: Any, sql: str, count: int) -> str | None:
+    """The text of the first `count` columns of the statement `compiler` wrote as `sql`,
+    if its select list is plain columns (as `values_list` of paths writes it), else None."""
+    columns = []
+    for _, (column_sql, column_params), alias in compiler.select:
+        if column_params:
+            return None
+        columns.append(f"{column_sql} AS {compiler.connection.ops.quote_name(alias)}" if alias else column_sql)
+    if not sql.startswith(f"SELECT {', '.join(columns)} FROM "):  # noqa: S608 - compares, runs nothing
+        return None
+    return ", ".join(columns[:count])
 
 
 @functools.lru_cache(maxsize=64)

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from django.db import connection
 from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -152,6 +153,29 @@ def test_pages_joined_by_primary_key_when_the_page_query_has_other_joins(
         assert content == serializer_page(client, url), url
         seen += 1
     assert seen >= 2
+
+
+@pytest.mark.parametrize("prepared", [0, 50])
+def test_the_page_query_selects_its_keys_and_the_json_only(varied: list[Activity], world: World, prepared: int) -> None:
+    """The columns that only make the ORM join (the relationship's states are also JSON
+    pieces) are not fetched twice; the statement is prepared unless that is turned off."""
+    client = client_for(world.admin)
+    with override_settings(DATABASE_PREPARED_STATEMENTS=prepared), CaptureQueriesContext(connection) as queries:
+        response = client.get(LIST, {"area": "education", "page_size": 2})
+    assert response.status_code == 200 and len(response.json()["results"]) == 2
+    page_sql = queries.captured_queries[-1]["sql"]
+    if prepared:
+        name = page_sql.removeprefix("EXECUTE ").split("(")[0]
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT statement FROM pg_prepared_statements WHERE name = %s", [name])
+            page_sql = cursor.fetchone()[0]
+    columns = page_sql[page_sql.index("SELECT ") : page_sql.index(' FROM "cooperation_activity"')]
+    assert columns.startswith(
+        'SELECT "cooperation_activity"."id" AS "pk", "cooperation_activity"."start_date" AS "start_date", '
+        '"cooperation_activity"."id" AS "pk1", ('
+    )
+    assert columns.count('"cooperation_relationship"."state_a"') == 1  # as a JSON piece only
+    assert '"_rows"' not in page_sql and "_json0" in columns
 
 
 def test_backwards_pages_come_back_in_order(varied: list[Activity], world: World) -> None:
