@@ -14,6 +14,10 @@ inferred when preparing. Plans are left to PostgreSQL's `plan_cache_mode`: it pl
 run for its values until a generic plan is estimated no worse (for the API list it keeps
 planning per run: the generic estimate for `releasability <= $1` is far worse).
 
+A statement the server no longer has, or can no longer run with its cached plan (a
+migration changed a column it returns), is prepared again and run once more — outside a
+transaction; inside one the error stands, as any failed statement aborts it.
+
 `settings.DATABASE_PREPARED_STATEMENTS` is the number kept per connection (least recently
 used ones are deallocated); 0 turns preparing off, as a pooler that hands one client's
 transactions to several server connections (PgBouncer in transaction mode) requires.
@@ -30,12 +34,15 @@ from typing import Any
 
 import psycopg2
 from django.conf import settings
-from django.db import connections
+from django.db import DatabaseError, connections
 
 _PLACEHOLDER = re.compile(r"%[s%]")
 # Statements PostgreSQL refused to prepare (e.g. a parameter whose type it cannot infer):
 # these run as plain text from then on, in this process.
 _UNPREPARABLE: set[str] = set()
+# The server no longer has the statement (a pooler's DISCARD ALL, say), or cannot run its
+# cached plan (a migration changed the type of a column it returns).
+_STALE = {"26000", "0A000"}
 
 
 class _Prepared:
@@ -92,6 +99,23 @@ def execute(cursor: Any, sql: str, params: Sequence[Any], using: str = "default"
             return
     else:
         prepared.names.move_to_end(sql)
+    try:
+        _execute(wrapper, cursor, name, params)
+    except DatabaseError as error:
+        if wrapper.in_atomic_block or getattr(error.__cause__, "pgcode", None) not in _STALE:
+            raise
+        # Outside a transaction nothing was lost: prepare the statement afresh, run it again.
+        prepared.names.pop(sql, None)
+        with contextlib.suppress(psycopg2.Error):
+            cursor.cursor.execute(f"DEALLOCATE {name}")
+        name = _prepare(wrapper, cursor, prepared, sql, limit)
+        if name is None:
+            cursor.execute(sql, params)
+            return
+        _execute(wrapper, cursor, name, params)
+
+
+def _execute(wrapper: Any, cursor: Any, name: str, params: Sequence[Any]) -> None:
     with _read_only(wrapper):
         if params:
             cursor.execute(f"EXECUTE {name}({', '.join(['%s'] * len(params))})", params)

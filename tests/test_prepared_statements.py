@@ -6,7 +6,7 @@ from typing import Any
 
 import pghistory
 import pytest
-from django.db import connection
+from django.db import DatabaseError, connection, transaction
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 
@@ -126,3 +126,33 @@ def test_the_audit_context_is_not_sent_with_a_prepared_select() -> None:
     executed, update = (query["sql"] for query in queries.captured_queries)
     assert executed == f"EXECUTE {prepared_statements.statement_name(sql)}(3)"
     assert "set_config('pghistory.context_id'" in update  # the writes still carry it
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_statement_the_server_lost_or_cannot_run_any_more_is_prepared_again() -> None:
+    sql = "SELECT value, label FROM prepared_again WHERE value <> %s ORDER BY value"
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE prepared_again (value int, label int)")
+        cursor.execute("INSERT INTO prepared_again VALUES (1, 10), (2, 20)")
+    try:
+        assert run(sql, (2,)) == [(1, 10)]
+        with connection.cursor() as cursor:
+            cursor.execute("DEALLOCATE ALL")  # as a pooler's DISCARD ALL would
+        assert run(sql, (1,)) == [(2, 20)]
+        with connection.cursor() as cursor:  # the cached plan's result type changes
+            cursor.execute("ALTER TABLE prepared_again ALTER COLUMN label TYPE text")
+        assert run(sql, (1,)) == [(2, "20")]
+        assert list(prepared_on_connection()) == [prepared_statements.statement_name(sql)]
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("DROP TABLE prepared_again")
+
+
+def test_inside_a_transaction_a_lost_statement_is_an_error() -> None:
+    """A failed statement aborts the caller's transaction: nothing can be retried there."""
+    sql = "SELECT %s::int + 1"
+    assert run(sql, (1,)) == [(2,)]
+    with connection.cursor() as cursor:
+        cursor.execute("DEALLOCATE ALL")
+    with pytest.raises(DatabaseError), transaction.atomic():
+        run(sql, (1,))
