@@ -27,7 +27,7 @@ from typing import Any
 
 from django.db import connection, models
 from django.db.models import F, Func
-from django.db.models.expressions import BaseExpression
+from django.db.models.expressions import Expression
 from django.utils import timezone, translation
 
 from attache import prepared_statements
@@ -42,13 +42,13 @@ class JsonField:
     """
 
     name: str
-    sources: Sequence[str | BaseExpression]
+    sources: Sequence[str | Expression]
     kind: str = "int"
     choices: Mapping[Any, Any] | None = None
     python: Callable[..., Any] | None = None
 
 
-def field(name: str, source: str | BaseExpression | None = None, kind: str = "int", **options: Any) -> JsonField:
+def field(name: str, source: str | Expression | None = None, kind: str = "int", **options: Any) -> JsonField:
     return JsonField(name, (source or name,), kind, **options)
 
 
