@@ -34,7 +34,7 @@ from typing import Any
 
 import psycopg2
 from django.conf import settings
-from django.db import DatabaseError, connections
+from django.db import DatabaseError
 
 _PLACEHOLDER = re.compile(r"%[s%]")
 # Statements PostgreSQL refused to prepare (e.g. a parameter whose type it cannot infer):
@@ -43,6 +43,7 @@ _UNPREPARABLE: set[str] = set()
 # The server no longer has the statement (a pooler's DISCARD ALL, say), or cannot run its
 # cached plan (a migration changed the type of a column it returns).
 _STALE = {"26000", "0A000"}
+_DUPLICATE = "42P05"  # a statement of that name exists on the server
 
 
 class _Prepared:
@@ -53,7 +54,7 @@ class _Prepared:
         self.names: OrderedDict[str, str] = OrderedDict()
 
 
-def numbered(sql: str) -> tuple[str, int]:
+def numbered(sql: str) -> str:
     """Django's `%s` placeholders as PostgreSQL's `$1, $2, …` (and `%%` as `%`)."""
     count = 0
 
@@ -64,7 +65,7 @@ def numbered(sql: str) -> tuple[str, int]:
         count += 1
         return f"${count}"
 
-    return _PLACEHOLDER.sub(replace, sql), count
+    return _PLACEHOLDER.sub(replace, sql)
 
 
 def statement_name(sql: str) -> str:
@@ -81,15 +82,14 @@ def _registry(wrapper: Any) -> _Prepared:
     return prepared
 
 
-def execute(cursor: Any, sql: str, params: Sequence[Any], using: str = "default") -> None:
+def execute(cursor: Any, sql: str, params: Sequence[Any]) -> None:
     """Run the SELECT `sql` with `params` on `cursor` (a Django cursor), as a prepared
     statement. Anything but a SELECT runs as it is."""
     limit = getattr(settings, "DATABASE_PREPARED_STATEMENTS", 0)
     if limit <= 0 or sql in _UNPREPARABLE or not sql.startswith("SELECT "):
         cursor.execute(sql, params)
         return
-    wrapper = connections[using]
-    wrapper.ensure_connection()
+    wrapper = cursor.db  # Django's connection the cursor belongs to
     prepared = _registry(wrapper)
     name = prepared.names.get(sql)
     if name is None:
@@ -106,8 +106,6 @@ def execute(cursor: Any, sql: str, params: Sequence[Any], using: str = "default"
             raise
         # Outside a transaction nothing was lost: prepare the statement afresh, run it again.
         prepared.names.pop(sql, None)
-        with contextlib.suppress(psycopg2.Error):
-            cursor.cursor.execute(f"DEALLOCATE {name}")
         name = _prepare(wrapper, cursor, prepared, sql, limit)
         if name is None:
             cursor.execute(sql, params)
@@ -140,25 +138,39 @@ def _prepare(wrapper: Any, cursor: Any, prepared: _Prepared, sql: str, limit: in
     """PREPARE `sql` on the connection. Like the session settings Django makes when it
     connects, this runs on the driver's own cursor: it is not one of the request's queries
     (nor counted as one), and it changes no data."""
-    text, _ = numbered(sql)
     name = statement_name(sql)
     raw = cursor.cursor  # psycopg2's cursor under Django's wrapper
+    in_transaction = wrapper.in_atomic_block
     while len(prepared.names) >= limit:
         _, oldest = prepared.names.popitem(last=False)
-        raw.execute(f"DEALLOCATE {oldest}")
-    statement = f"PREPARE {name} AS {text}"
-    in_transaction = wrapper.in_atomic_block
+        _session_statement(raw, f"DEALLOCATE {oldest}", in_transaction)  # gone already: as well
+    statement = f"PREPARE {name} AS {numbered(sql)}"
+    refused = _session_statement(raw, statement, in_transaction)
+    if refused == _DUPLICATE:  # still on the server (its plan may be stale): replaced
+        _session_statement(raw, f"DEALLOCATE {name}", in_transaction)
+        refused = _session_statement(raw, statement, in_transaction)
+    if refused is not None:
+        if not refused.startswith("42"):  # not about the statement itself (e.g. an aborted transaction)
+            raise DatabaseError(f"PREPARE failed with SQLSTATE {refused}")
+        _UNPREPARABLE.add(sql)  # e.g. a parameter whose type PostgreSQL cannot infer
+        return None
+    prepared.names[sql] = name
+    return name
+
+
+def _session_statement(raw: Any, statement: str, in_transaction: bool) -> str | None:
+    """Run PREPARE or DEALLOCATE; the SQLSTATE of a refusal is returned, not raised. In a
+    transaction a savepoint keeps a refusal from aborting it. A lost connection is raised."""
     try:
-        # In a transaction a failed PREPARE must not abort it: a savepoint contains it.
         raw.execute(
             f"SAVEPOINT attache_prepare; {statement}; RELEASE SAVEPOINT attache_prepare"
             if in_transaction
             else statement
         )
-    except psycopg2.ProgrammingError:  # e.g. a parameter whose type PostgreSQL cannot infer
+    except psycopg2.Error as error:
+        if error.pgcode is None:
+            raise
         if in_transaction:
             raw.execute("ROLLBACK TO SAVEPOINT attache_prepare; RELEASE SAVEPOINT attache_prepare")
-        _UNPREPARABLE.add(sql)
-        return None
-    prepared.names[sql] = name
-    return name
+        return str(error.pgcode)
+    return None

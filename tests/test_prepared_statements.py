@@ -38,8 +38,8 @@ def prepared_on_connection() -> dict[str, str]:
 
 
 def test_placeholders_are_numbered_and_percent_signs_unescaped() -> None:
-    assert numbered("SELECT %s, '100%%', %s || '%%s'") == ("SELECT $1, '100%', $2 || '%s'", 2)
-    assert numbered("SELECT 1") == ("SELECT 1", 0)
+    assert numbered("SELECT %s, '100%%', %s || '%%s'") == "SELECT $1, '100%', $2 || '%s'"
+    assert numbered("SELECT 1") == "SELECT 1"
 
 
 def test_a_select_is_prepared_once_per_connection_and_gives_the_plain_rows() -> None:
@@ -52,7 +52,7 @@ def test_a_select_is_prepared_once_per_connection_and_gives_the_plain_rows() -> 
     statements = prepared_on_connection()
     name = prepared_statements.statement_name(sql)
     assert list(statements) == [name]
-    assert f"PREPARE {name} AS {numbered(sql)[0]};" in statements[name]  # inside a savepoint: a test's transaction
+    assert f"PREPARE {name} AS {numbered(sql)};" in statements[name]  # inside a savepoint: a test's transaction
 
 
 def test_the_request_sees_one_query_per_execution_and_none_for_preparing() -> None:
@@ -156,3 +156,16 @@ def test_inside_a_transaction_a_lost_statement_is_an_error() -> None:
         cursor.execute("DEALLOCATE ALL")
     with pytest.raises(DatabaseError), transaction.atomic():
         run(sql, (1,))
+
+
+@override_settings(DATABASE_PREPARED_STATEMENTS=1)
+def test_preparing_over_statements_the_server_lost_or_kept_is_no_error() -> None:
+    first, second = "SELECT %s::int", "SELECT %s::int + 1"
+    assert run(first, (1,)) == [(1,)]
+    with connection.cursor() as cursor:
+        cursor.execute("DEALLOCATE ALL")  # the server lost `first`; this process still lists it
+    assert run(second, (1,)) == [(2,)]  # evicting `first` finds nothing to deallocate
+    connection._attache_prepared = None  # type: ignore[attr-defined]  # forgotten here, kept there
+    assert run(second, (2,)) == [(3,)]
+    assert run(first, (3,)) == [(3,)]
+    assert list(prepared_on_connection()) == [prepared_statements.statement_name(first)]
