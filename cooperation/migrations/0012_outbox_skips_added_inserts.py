@@ -2,7 +2,15 @@
 `add_staged_activities`) need no outbox entry: the importer sets the transaction-local
 `attache.rollups_added_by_caller` around its INSERT. Updates and deletes are always recorded."""
 
+import importlib
+
 from django.db import migrations
+
+# Reversing restores the function as 0009 created it (read from there, not copied).
+_PREVIOUS = importlib.import_module("cooperation.migrations.0009_intensity_outbox").FORWARD
+BACKWARD = _PREVIOUS[_PREVIOUS.index("CREATE FUNCTION") : _PREVIOUS.index("$$;") + 3].replace(
+    "CREATE FUNCTION", "CREATE OR REPLACE FUNCTION", 1
+)
 
 FORWARD = r"""
 CREATE OR REPLACE FUNCTION cooperation_intensity_outbox_mark() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -40,4 +48,4 @@ $$;
 class Migration(migrations.Migration):
     dependencies = [("cooperation", "0011_digest_send")]
 
-    operations = [migrations.RunSQL(FORWARD, migrations.RunSQL.noop)]
+    operations = [migrations.RunSQL(FORWARD, BACKWARD)]

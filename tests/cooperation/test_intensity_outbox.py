@@ -4,10 +4,12 @@ transaction, so a refresh whose task was never sent is caught up by the next dra
 from __future__ import annotations
 
 import datetime
+import importlib
 from typing import Any
 from unittest import mock
 
 import pytest
+from django.db import connection
 
 from cooperation import intensity, services, tasks
 from cooperation.models import Activity, IntensityOutbox, WeightSet
@@ -118,3 +120,20 @@ def test_the_bulk_import_adds_its_inserts_itself_and_leaves_no_outbox_entries(
         assert outbox() == {(world.rel_a.pk, D(2013, 4, 1))}
     intensity.drain_outbox()  # the factory's row (not the import's) waits for the drain
     assert rollups_are_current()
+
+
+def test_reversing_0012_restores_the_function_that_records_every_insert(world: World) -> None:
+    """Migration 0012 lets inserts whose rollups their transaction adds skip the outbox;
+    its reverse brings back 0009's function (the test's transaction undoes it again)."""
+    migration = importlib.import_module("cooperation.migrations.0012_outbox_skips_added_inserts")
+    IntensityOutbox.objects.all().delete()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT set_config('attache.rollups_added_by_caller', 'on', true)")
+        ActivityFactory(relationship=world.rel_a, start_date=D(2017, 3, 9))
+        assert outbox() == set()
+        cursor.execute(migration.BACKWARD)
+        ActivityFactory(relationship=world.rel_a, start_date=D(2017, 4, 9))
+        assert outbox() == {(world.rel_a.pk, D(2017, 4, 1))}
+        cursor.execute(migration.FORWARD)
+        ActivityFactory(relationship=world.rel_a, start_date=D(2017, 5, 9))
+        assert outbox() == {(world.rel_a.pk, D(2017, 4, 1))}
