@@ -23,13 +23,11 @@ import random
 import time
 import uuid
 
+from bench import setup
+
 ROWS = 100_000
 ROUNDS = 2
 GOAL = 0.3
-
-
-class _Rollback(Exception):
-    pass
 
 
 def _bench_user() -> object:
@@ -98,43 +96,37 @@ def _rows(run: str) -> tuple[bytes, io.StringIO, list[str]]:
 
 
 def _time_copy(buffer: io.StringIO, columns: list[str]) -> float:
-    from django.db import connection, transaction
+    from django.db import connection
 
     buffer.seek(0)
     started = time.perf_counter()
-    try:
-        with transaction.atomic(), connection.cursor() as cursor:
-            cursor.copy_expert(
-                f"COPY cooperation_activity ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv, NULL '\\N')", buffer
-            )
-            # Deferred work (foreign-key checks, the sync feed's commit stamp) counts too.
-            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-            elapsed = time.perf_counter() - started
-            raise _Rollback
-    except _Rollback:
-        pass
+    with setup.rolled_back(), connection.cursor() as cursor:
+        cursor.copy_expert(
+            f"COPY cooperation_activity ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv, NULL '\\N')", buffer
+        )
+        # Deferred work (foreign-key checks, the sync feed's commit stamp) counts too.
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        elapsed = time.perf_counter() - started
     return elapsed
 
 
-def _time_import(data: bytes, actor: object) -> float:
-    from django.db import connection, transaction
+def time_import(data: bytes, actor: object, rows: int) -> float:
+    """Seconds to import the CSV file `data` through the application (decode, parse,
+    validate, write, deferred constraints), rolled back; it must create `rows` activities."""
+    from django.db import connection
 
-    from cooperation.bulk import activity_bulk_import
+    from cooperation import bulk
     from cooperation.importers import read_import_file
 
     started = time.perf_counter()
-    try:
-        with transaction.atomic():
-            parsed = read_import_file(data)
-            result = activity_bulk_import(actor=actor, rows=parsed.rows)  # type: ignore[arg-type]
-            with connection.cursor() as cursor:
-                cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-            elapsed = time.perf_counter() - started
-            if not result.committed or result.created != ROWS:
-                raise RuntimeError(f"The benchmark import failed: {result.errors[:5]}")
-            raise _Rollback
-    except _Rollback:
-        pass
+    with setup.rolled_back():
+        parsed = read_import_file(data)
+        result = bulk.activity_bulk_import(actor=actor, rows=parsed.rows)  # type: ignore[arg-type]
+        with connection.cursor() as cursor:
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        elapsed = time.perf_counter() - started
+        if not result.committed or result.created != rows:
+            raise RuntimeError(f"The benchmark import failed: {result.errors[:5]}")
     return elapsed
 
 
@@ -156,7 +148,7 @@ def main() -> None:
     copies, imports = [], []
     for round_number in range(1, ROUNDS + 1):
         copies.append(_time_copy(copy_buffer, columns))
-        imports.append(_time_import(data, actor))
+        imports.append(time_import(data, actor, ROWS))
         print(f"  round {round_number}: COPY {copies[-1]:.2f} s, import {imports[-1]:.2f} s", flush=True)
     with connection.cursor() as cursor:
         cursor.execute(

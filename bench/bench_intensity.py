@@ -30,6 +30,9 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
+from bench import setup
+from bench.bench_import import time_import
+
 RUNS = 15
 IMPORT_ROWS = 10_000
 IMPORT_REPEATS = 3
@@ -278,20 +281,15 @@ OUTBOX_TRIGGERS = (
 )
 
 
-class _Rollback(Exception):
-    pass
-
-
 def _application_import_seconds(data: bytes, actor: Any, *, maintain_rollups: bool) -> tuple[float, float]:
     """(seconds of the whole import, seconds inside `add_staged_activities`)."""
     from unittest import mock
 
-    from django.db import connection, transaction
+    from django.db import connection
 
     from cooperation import bulk
-    from cooperation.importers import read_import_file
 
-    elapsed, adding = 0.0, 0.0
+    adding = 0.0
     real_add = bulk.add_staged_activities
 
     def timed_add(**kwargs: Any) -> int:
@@ -302,23 +300,13 @@ def _application_import_seconds(data: bytes, actor: Any, *, maintain_rollups: bo
         finally:
             adding += time.perf_counter() - started
 
-    try:
-        with transaction.atomic(), connection.cursor() as cursor:
-            if not maintain_rollups:
-                for trigger in OUTBOX_TRIGGERS:
-                    cursor.execute(f"ALTER TABLE cooperation_activity DISABLE TRIGGER {trigger}")
-            replacement = timed_add if maintain_rollups else (lambda **kwargs: 0)
-            with mock.patch.object(bulk, "add_staged_activities", replacement):
-                started = time.perf_counter()
-                parsed = read_import_file(data)
-                result = bulk.activity_bulk_import(actor=actor, rows=parsed.rows)
-                cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-                elapsed = time.perf_counter() - started
-            if not result.committed or result.created != IMPORT_ROWS:
-                raise RuntimeError(f"The benchmark import failed: {result.errors[:5]}")
-            raise _Rollback
-    except _Rollback:
-        pass
+    with setup.rolled_back(), connection.cursor() as cursor:
+        if not maintain_rollups:
+            for trigger in OUTBOX_TRIGGERS:
+                cursor.execute(f"ALTER TABLE cooperation_activity DISABLE TRIGGER {trigger}")
+        replacement = timed_add if maintain_rollups else (lambda **kwargs: 0)
+        with mock.patch.object(bulk, "add_staged_activities", replacement):
+            elapsed = time_import(data, actor, IMPORT_ROWS)
     return elapsed, adding
 
 

@@ -6,7 +6,9 @@ LOAD_DATABASE_URL with fewer (bench/load.py).
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 BENCH_DIR = str(Path(__file__).resolve().parent)
@@ -86,3 +88,21 @@ def vacuum() -> None:
     with connection.cursor() as cursor:
         cursor.execute("VACUUM (ANALYZE)")
     print(f"(VACUUM ANALYZE: {time.monotonic() - started:.1f} s)", flush=True)
+
+
+class _Rollback(Exception):
+    pass
+
+
+@contextlib.contextmanager
+def rolled_back() -> Iterator[None]:
+    """A transaction that is always rolled back: a benchmark writes, measures, keeps nothing.
+    Inside another transaction it is a savepoint, rolled back the same way."""
+    from django.db import transaction
+
+    try:
+        with transaction.atomic():
+            yield
+            raise _Rollback
+    except _Rollback:
+        pass
