@@ -297,7 +297,7 @@ API_THROTTLE_RATES = {
 }
 for _scope, _rate in API_THROTTLE_RATES.items():
     _count, _, _period = _rate.partition("/")
-    if not _count.isdigit() or _period not in {"s", "sec", "m", "min", "h", "hour", "d", "day"}:
+    if not _count.isdigit() or int(_count) < 1 or _period not in {"s", "sec", "m", "min", "h", "hour", "d", "day"}:
         raise ImproperlyConfigured(f"API_THROTTLE_{_scope.upper()} must look like 1200/min, not {_rate!r}.")
 # Serves /bench/constant/ (a bare DRF view) for bench/bench_api.py; never in production.
 API_BENCHMARK_VIEWS = env.bool("API_BENCHMARK_VIEWS", default=False)

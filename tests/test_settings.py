@@ -62,6 +62,13 @@ def test_unknown_environment_is_refused() -> None:
     assert "DJANGO_ENV must be development, test or production, not 'staging'" in result.stderr
 
 
+@pytest.mark.parametrize("rate", ["0/min", "-5/min", "many/min", "10/fortnight"])
+def test_a_throttle_rate_that_is_not_a_positive_count_per_period_is_refused(rate: str) -> None:
+    result = run_python("import django; django.setup()", API_THROTTLE_ANON=rate)
+    assert result.returncode != 0
+    assert f"API_THROTTLE_ANON must look like 1200/min, not {rate!r}." in result.stderr
+
+
 def test_check_deploy_is_clean_under_production_settings() -> None:
     result = manage("check", "--deploy", "--fail-level", "WARNING", **PRODUCTION)
     assert result.returncode == 0, result.stderr

@@ -9,8 +9,10 @@ of the last period in one cache entry and reads, filters and writes it back whol
 each request, so its cost grows with the rate it allows (1,200 entries at 1200/min).
 Here each scope keeps two integers, the count of the current fixed window and of the
 one before; the request is refused when the previous count, weighted by how much of
-the previous window still lies inside the sliding period, plus the current count
-reaches the rate. Two cache operations per scope, whatever the rate.
+the previous window still lies inside the sliding period and rounded up, plus the
+current count reaches the rate. Rounding up keeps a burst at a window's end from
+earning an extra request at the next one's start (two at 11:59:59 and a third at
+12:00:00 under 2/min). Two cache operations per scope, whatever the rate.
 """
 
 from __future__ import annotations
@@ -58,7 +60,7 @@ class _SettingsRateThrottle(BaseThrottle):
         current_key, previous_key = f"{key}:{window}", f"{key}:{window - 1}"
         counts = cache.get_many([previous_key, current_key])
         previous, current = counts.get(previous_key, 0), counts.get(current_key, 0)
-        if previous * (duration - elapsed) / duration + current >= limit:
+        if self._carried(previous, duration, elapsed) + current >= limit:
             self.wait_seconds = self._wait(limit, duration, elapsed, previous, current)
             return False
         try:
@@ -69,11 +71,17 @@ class _SettingsRateThrottle(BaseThrottle):
         return True
 
     @staticmethod
+    def _carried(previous: int, duration: int, elapsed: float) -> int:
+        """The previous window's requests still inside the sliding period, rounded up
+        (the tolerance keeps float noise from rounding a whole number up)."""
+        return math.ceil(previous * (duration - elapsed) / duration - 1e-9)
+
+    @staticmethod
     def _wait(limit: int, duration: int, elapsed: float, previous: int, current: int) -> float:
-        """Seconds until the weighted count falls below the limit again."""
+        """Seconds until the rounded-up weighted count falls below the limit again."""
         if current >= limit:  # only the next window helps, once enough of this one has slid out
-            return (duration - elapsed) + duration * (1 - limit / current)
-        return duration * (1 - (limit - current) / previous) - elapsed
+            return (duration - elapsed) + duration * (1 - (limit - 1) / current)
+        return duration * (1 - (limit - current - 1) / previous) - elapsed
 
     def wait(self) -> float | None:
         return None if self.wait_seconds is None else max(1, math.ceil(self.wait_seconds))

@@ -40,12 +40,34 @@ def test_the_rate_holds_over_a_sliding_minute(world: World, clock: Clock) -> Non
     clock.now += 10
     assert statuses(client, 4) == [200, 200, 200, 429]
     refused = client.get("/api/v1/areas/")
-    # Three requests in this window: only the next window, once enough of this one slid out.
-    assert refused.status_code == 429 and int(refused["Retry-After"]) == 50
-    clock.now += 50 + 30  # half-way through the next window: the three count as 1.5
+    # Three requests in this window: only the next window, once this one's three have
+    # slid out to 2 (a third of the way in).
+    assert refused.status_code == 429 and int(refused["Retry-After"]) == 70
+    clock.now += 69
+    assert statuses(client, 1) == [429]
+    clock.now += 1
+    assert statuses(client, 2) == [200, 429]
+    clock.now += 10  # half-way through the window: the three count as 1.5, rounded up to 2
+    assert statuses(client, 1) == [429]
+    clock.now += 60  # the window after: the previous window's one counts as 0.5, rounded up to 1
     assert statuses(client, 3) == [200, 200, 429]
-    clock.now += 60  # the window after: the previous window's two count as 1
-    assert statuses(client, 3) == [200, 200, 429]
+
+
+@override_settings(API_THROTTLE_RATES={"token": "2/min", "user": "100/min", "anon": "100/min"})
+def test_a_burst_across_a_window_boundary_gets_no_extra_request(world: World, clock: Clock) -> None:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token_issue(user=world.manager, name='t')[1]}")
+    clock.now += 59.9
+    assert statuses(client, 2) == [200, 200]
+    clock.now += 0.2  # the next window has begun: the two still count as 2 (1.997 rounded up)
+    refused = client.get("/api/v1/areas/")
+    assert refused.status_code == 429
+    # They count as 1 half-way through the new window.
+    assert int(refused["Retry-After"]) == 30
+    clock.now += 29.8
+    assert statuses(client, 1) == [429]
+    clock.now += 0.2
+    assert statuses(client, 2) == [200, 429]
 
 
 def test_each_scope_keeps_two_integers_whatever_the_rate(world: World, clock: Clock) -> None:
