@@ -3,12 +3,12 @@ services; they never save a model themselves."""
 
 from __future__ import annotations
 
-import datetime
 from typing import Any
 
 from django import forms
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Q
+from django.utils import timezone
 from django_countries import countries
 
 from cooperation import services
@@ -226,7 +226,7 @@ class AccreditationStepForm(forms.Form):
     version = forms.IntegerField(widget=forms.HiddenInput, min_value=1)
 
     def __init__(self, *args: Any, user: Any, accreditation: Accreditation, action: str, **kwargs: Any) -> None:
-        kwargs.setdefault("initial", {"on": datetime.date.today(), "version": accreditation.version})
+        kwargs.setdefault("initial", {"on": timezone.localdate(), "version": accreditation.version})
         super().__init__(*args, **kwargs)
         self.user = user
         self.accreditation = accreditation

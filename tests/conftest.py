@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import datetime
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,3 +97,20 @@ def _second_factor_only_where_tested(request: pytest.FixtureRequest, settings: A
     force_login and do not go through it. Tests marked `second_factor` get the real rule."""
     if "second_factor" not in request.keywords:
         settings.OTP_REQUIRED_FOR_ADMINS = False
+
+
+@pytest.fixture
+def pin_today(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """`pin_today(day)`: the application's `timezone.localdate()` answers `day` (the live
+    server too: it runs in this process), so a test that dates its data from "today" and
+    reads a page that works "today" out again cannot see two days across midnight."""
+    real_localdate = timezone.localdate
+
+    def pin(day: datetime.date) -> datetime.date:
+        def localdate(value: datetime.datetime | None = None, timezone: Any = None) -> datetime.date:
+            return day if value is None else real_localdate(value, timezone)
+
+        monkeypatch.setattr("django.utils.timezone.localdate", localdate)
+        return day
+
+    return pin

@@ -19,7 +19,7 @@ from django.urls import reverse
 
 from cooperation import intensity, tasks
 from cooperation.choices import ActivityLevel, ActivityStatus, Classification, Role
-from cooperation.digests import build_digest, digest_send, digests_schedule, previous_month
+from cooperation.digests import build_digest, digest_send, digests_schedule
 from cooperation.models import DigestSend
 from tests.conftest import World
 from tests.factories import ActivityFactory, RelationshipFactory, UserFactory, area
@@ -197,11 +197,12 @@ def test_schedule_queues_every_manager_still_waiting(
 
 
 def test_monthly_task_sends_the_previous_month_by_default(
-    managers: dict[str, Any], django_capture_on_commit_callbacks: Any
+    managers: dict[str, Any], django_capture_on_commit_callbacks: Any, pin_today: Any
 ) -> None:
+    pin_today(D(2026, 12, 1))  # the first of the month, as the beat schedule runs it
     with django_capture_on_commit_callbacks(execute=True):
         result = tasks.send_monthly_digests.delay().get()
-    expected = previous_month(datetime.date.today())
+    expected = D(2026, 11, 1)
     assert result == {"month": expected.isoformat(), "queued": 2, "already_sent": 0}
     assert sorted(DigestSend.objects.values_list("recipient__username", "month")) == [
         ("analyst", expected), ("boss", expected),
@@ -242,13 +243,14 @@ def admin_client(user: Any) -> Client:
 
 
 def test_admin_sends_now_to_the_managers_still_waiting(
-    managers: dict[str, Any], world: World, django_capture_on_commit_callbacks: Any
+    managers: dict[str, Any], world: World, django_capture_on_commit_callbacks: Any, pin_today: Any
 ) -> None:
+    pin_today(D(2027, 1, 14))
     client = admin_client(world.admin)
     changelist = client.get(reverse("admin:cooperation_digestsend_changelist")).content.decode()
     assert 'id="digest-send-now"' in changelist
     form = client.get(reverse("admin:cooperation_digestsend_send_now"))
-    assert form.status_code == 200 and previous_month(datetime.date.today()).strftime("%Y-%m") in form.content.decode()
+    assert form.status_code == 200 and 'value="2026-12"' in form.content.decode()  # the month before
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(reverse("admin:cooperation_digestsend_send_now"), {"month": "2017-10"}, follow=True)
     assert "Digest of October 2017: sending to 2 manager(s); 0 had it already." in response.content.decode()
