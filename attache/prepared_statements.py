@@ -12,7 +12,9 @@ derived from its text) and then runs `EXECUTE name(values…)`. The values are s
 interpolated by psycopg2 as literals, which PostgreSQL coerces to the parameter types it
 inferred when preparing. Plans are left to PostgreSQL's `plan_cache_mode`: it plans each
 run for its values until a generic plan is estimated no worse (for the API list it keeps
-planning per run: the generic estimate for `releasability <= $1` is far worse).
+planning per run: without the values, `status = $2` and `releasability <= $3` are
+estimated to keep far fewer rows than 'conducted' and 30 do, and the same index walk looks
+6 × dearer; `make bench BENCH=page_statement` shows both plans).
 
 A statement the server no longer has, or can no longer run with its cached plan (a
 migration changed a column it returns), is prepared again and run once more — outside a

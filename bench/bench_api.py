@@ -96,7 +96,7 @@ def backend_pids() -> list[int]:
 
 def measured(port: int, path: str, headers: dict[str, str], master: int) -> tuple[float, tuple[float, float, float]]:
     """Requests per second, and CPU milliseconds per request: (workers, PostgreSQL, load generator)."""
-    workers, backends = worker_pids(master), backend_pids()
+    workers, backends = servers.child_pids(master), backend_pids()
     before = (cpu_seconds(workers), cpu_seconds(backends), sum(os.times()[:2]))
     rate = requests_per_second(port, path, headers)
     after = (cpu_seconds(workers), cpu_seconds(backends), sum(os.times()[:2]))
@@ -149,10 +149,6 @@ def deep_cursor_path() -> tuple[str, int]:
     return f"{LIST_QUERY}&cursor={cursor}", int(total * 0.9 / 100)
 
 
-def worker_pids(master: int) -> list[int]:
-    return servers.child_pids(master)
-
-
 def rss_mib(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -166,7 +162,7 @@ def csv_rows_per_second(port: int, headers: dict[str, str], master: int) -> tupl
 
     def sample() -> None:
         while not stop.is_set():
-            samples.append(max((rss_mib(pid) for pid in worker_pids(master)), default=0.0))
+            samples.append(max((rss_mib(pid) for pid in servers.child_pids(master)), default=0.0))
             time.sleep(0.2)
 
     sampler = threading.Thread(target=sample)
@@ -217,7 +213,7 @@ def main() -> None:
             for path in ("/bench/constant/", LIST_QUERY):
                 get(port, path, headers)  # warm the workers' code paths
         print(
-            f"gunicorn (gunicorn.conf.py) with {len(worker_pids(server.pid))} sync workers, "
+            f"gunicorn (gunicorn.conf.py) with {len(servers.child_pids(server.pid))} sync workers, "
             f"{CLIENTS} client threads, {os.cpu_count()} cores",
             flush=True,
         )

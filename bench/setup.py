@@ -11,6 +11,8 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
+from scripts.check_database import ensure_database
+
 BENCH_DIR = str(Path(__file__).resolve().parent)
 DEFAULT_URL = "postgres://postgres@127.0.0.1:5432/attache_bench"
 SYNTHETIC_ROWS = int(os.environ.get("BENCH_ROWS", "1000000"))
@@ -23,24 +25,6 @@ def configure(url: str | None = None) -> None:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "attache.settings")
     os.environ.setdefault("DJANGO_ENV", "development")
     os.environ["DEBUG"] = "false"
-
-
-def create_database(url: str) -> None:
-    """CREATE DATABASE for `url` unless it exists."""
-    import environ
-    import psycopg2
-
-    config = environ.Env.db_url_config(url)
-    admin = psycopg2.connect(
-        host=config["HOST"], port=config["PORT"] or 5432, user=config["USER"], password=config["PASSWORD"] or None,
-        dbname="postgres",
-    )  # fmt: skip
-    admin.autocommit = True
-    with admin.cursor() as cursor:
-        cursor.execute("SELECT 1 FROM pg_database WHERE datname = %s", [config["NAME"]])
-        if cursor.fetchone() is None:
-            cursor.execute(f'CREATE DATABASE "{config["NAME"]}"')
-    admin.close()
 
 
 def seed(rows: int) -> None:
@@ -61,7 +45,7 @@ def seed(rows: int) -> None:
 
 def prepare(url: str | None = None, rows: int = SYNTHETIC_ROWS) -> None:
     configure(url)
-    create_database(os.environ["DATABASE_URL"])
+    ensure_database(os.environ["DATABASE_URL"])
 
     import django
     from django.core.management import call_command

@@ -48,13 +48,6 @@ def wait_for(condition: Callable[[], bool], message: str, *, log: Path | None = 
     pytest.fail(f"{message} within {timeout:.0f} s.{tail}")
 
 
-def database_url(settings_dict: dict[str, Any]) -> str:
-    """The postgres:// URL of a Django connection's settings (e.g. the test database)."""
-    password = f":{settings_dict['PASSWORD']}" if settings_dict.get("PASSWORD") else ""
-    host, port = settings_dict.get("HOST") or "127.0.0.1", settings_dict.get("PORT") or 5432
-    return f"postgres://{settings_dict['USER']}{password}@{host}:{port}/{settings_dict['NAME']}"
-
-
 def require_program(name: str, *candidates: Path) -> str:
     for candidate in candidates:
         if candidate.is_file():

@@ -12,6 +12,8 @@ from pathlib import Path
 import psycopg2
 from django.db import connection
 
+from bench.servers import database_url
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -26,10 +28,7 @@ def check(url: str) -> subprocess.CompletedProcess[str]:
 
 
 def server_url(name: str) -> str:
-    settings = connection.settings_dict
-    password = f":{settings['PASSWORD']}" if settings.get("PASSWORD") else ""
-    host, port = settings["HOST"] or "127.0.0.1", settings["PORT"] or 5432
-    return f"postgres://{settings['USER']}{password}@{host}:{port}/{name}"
+    return database_url({**connection.settings_dict, "NAME": name})
 
 
 def databases() -> set[str]:

@@ -51,13 +51,13 @@ class DashboardView(WorkspaceAccess, View):
         return timezone.localdate()
 
     def relationship_series(
-        self, request: HttpRequest, relationship: Relationship
+        self, request: HttpRequest, relationship: Relationship, today: Any
     ) -> tuple[RangeForm, IntensitySeries | None]:
         """The range form of a relationship's dashboard and, when it is valid, its series
-        (the page and its CSV read the same figures)."""
+        (the page and its CSV read the same figures), up to `today`."""
         form = RangeForm(
             request.GET,
-            today=self.today(),
+            today=today,
             extent=intensity_extent(user=request.user, relationships=[relationship.pk]),  # type: ignore[arg-type]
         )
         if not form.is_valid():
@@ -121,8 +121,8 @@ class RelationshipDashboardView(DashboardView):
     def get(self, request: HttpRequest, pk: int) -> HttpResponse:
         relationship = self.visible_relationship(pk)
         user = request.user
-        today = self.today()
-        form, series = self.relationship_series(request, relationship)
+        today = self.today()  # read once: the chart's range and the timeline end on the same day
+        form, series = self.relationship_series(request, relationship, today)
         context: dict[str, Any] = {"relationship": relationship, "form": form}
         if series is None:
             return render(request, "dashboards/relationship.html", context, status=400)
@@ -162,7 +162,7 @@ class RelationshipCsvView(DashboardView):
             return csv_response(
                 f"accreditations-{slug}.csv", dashboards.PERIOD_COLUMNS, dashboards.accreditation_period_rows(periods)
             )
-        form, series = self.relationship_series(request, relationship)
+        form, series = self.relationship_series(request, relationship, self.today())
         if series is None:
             return invalid_csv(form)
         return csv_response(

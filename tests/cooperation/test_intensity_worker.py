@@ -18,11 +18,12 @@ import pytest
 import redis
 from django.db import connection, transaction
 
+from bench.servers import database_url
 from cooperation import services
 from cooperation.choices import ActivityStatus, Classification
 from cooperation.models import Activity, IntensityRollup, Relationship
 from tests.factories import area
-from tests.processes import celery_env, database_url, start_worker, tasks_through, wait_for
+from tests.processes import celery_env, start_worker, tasks_through, wait_for
 
 D = datetime.date
 REDIS_URL = os.environ.get("INTENSITY_TEST_REDIS_URL", "redis://127.0.0.1:6379/5")

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
+from bench.servers import database_url
 from cooperation import services
 from cooperation.choices import ActivityStatus, Classification
 from cooperation.models import Activity, IntensityOutbox, Relationship
@@ -28,7 +29,6 @@ from tests.intensity_checks import outbox_is_empty, rollups_are_current
 from tests.processes import (
     PrivateRedis,
     celery_env,
-    database_url,
     drill_runs,
     start_beat,
     start_worker,

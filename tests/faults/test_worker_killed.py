@@ -26,6 +26,7 @@ import pytest
 from django.core.management import call_command
 from django.db import connection
 
+from bench.servers import database_url
 from cooperation.intensity import ROLLUP_LOCK
 from tests.intensity_checks import outbox_is_empty, rollups_are_current
 from tests.processes import (
@@ -33,7 +34,6 @@ from tests.processes import (
     PrivateRedis,
     Process,
     celery_env,
-    database_url,
     drill_runs,
     start_worker,
     temporary_directory,

@@ -1,0 +1,1 @@
+"""Command-line helpers the Makefile runs (`python scripts/<name>.py`); importable too."""
