@@ -412,6 +412,14 @@ def _plan(actor: User | None, rows: Iterable[ImportRow], *, lock: bool) -> _Plan
     existing = {
         values["external_ref"]: values for values in existing_qs.values("id", "external_ref", "deleted_at", *_WRITTEN)
     }
+    # The releasability of every channel a row may end up with (named in the file, or kept
+    # from the existing activity): an activity is never less restricted than its channel.
+    channel_ids = accreditation_ids | {
+        values["accreditation_id"] for values in existing.values() if values["accreditation_id"] is not None
+    }
+    channel_levels = (
+        dict(Accreditation.objects.filter(pk__in=channel_ids).values_list("pk", "releasability")) if channel_ids else {}
+    )
 
     def label(relationship_id: int) -> str:
         if relationship_id not in labels:
@@ -472,6 +480,18 @@ def _plan(actor: User | None, rows: Iterable[ImportRow], *, lock: bool) -> _Plan
                     )
                 )
                 continue
+        channel = values["accreditation_id"]
+        if channel is not None and channel_levels.get(channel, 0) > values["releasability"]:
+            errors.append(
+                RowError(
+                    item.number,
+                    "accreditation" if "accreditation_id" in item.given else "releasability",
+                    f"Accreditation {channel} is "
+                    f"{Classification(channel_levels[channel]).label.lower()}: it cannot be more restricted "
+                    "than the activity that ran through it.",
+                )
+            )
+            continue
         if current is None:
             if not area[1]:
                 errors.append(RowError(item.number, "area", f"The area {item.area_code!r} is no longer in use."))
