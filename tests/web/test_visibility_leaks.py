@@ -5,6 +5,7 @@ imports) and then reads every page, export and API answer that could show the re
 from __future__ import annotations
 
 import csv
+import datetime
 import io
 from typing import Any
 
@@ -51,7 +52,7 @@ def restricted_officer_a(world: World) -> Any:
 
 
 def restricted_accreditation(world: World) -> Accreditation:
-    accreditation = AccreditationFactory(
+    accreditation: Any = AccreditationFactory(
         attache=AttacheFactory(sending_country="US", name=HIDDEN_ATTACHE),
         post=PostFactory(sending_country="US", host_country="BY", city="Minsk"),
         releasability=Classification.RESTRICTED,
@@ -185,3 +186,78 @@ def test_lowering_an_activity_below_its_channel_is_refused(world: World, restric
         )
     activity.refresh_from_db()
     assert activity.releasability == Classification.RESTRICTED
+
+
+SECRET_TEXT = "Secret plan of the restricted era"
+
+
+def sanitised_activity(world: World, author: Any) -> Activity:
+    """Recorded restricted, then sanitised and released as internal in one edit (services only)."""
+    activity = services.activity_create(
+        actor=author,
+        relationship=world.rel_a,
+        area=area("education"),
+        title="Course released later",
+        kind="course",
+        start_date=datetime.date(2017, 3, 1),
+        description=SECRET_TEXT,
+        location="Secret location",
+        releasability=Classification.RESTRICTED,
+    )
+    return services.activity_update(
+        actor=author,
+        activity=activity,
+        data={"description": "Sanitised summary", "location": "Minsk", "releasability": Classification.INTERNAL},
+        expected_version=activity.version,
+    )
+
+
+def test_history_does_not_show_what_a_record_held_while_above_the_viewers_clearance(
+    world: World, restricted_officer_a: Any
+) -> None:
+    activity = sanitised_activity(world, restricted_officer_a)
+    page = body(signed_in(world.officer_a).get(reverse("workspace:activity_detail", args=[activity.pk])))
+    assert "Sanitised summary" in page
+    assert SECRET_TEXT not in page
+    assert "Secret location" not in page
+    # Its author, cleared for restricted records, still sees the whole history.
+    full = body(signed_in(restricted_officer_a).get(reverse("workspace:activity_detail", args=[activity.pk])))
+    assert SECRET_TEXT in full
+
+
+def test_accreditation_history_does_not_show_notes_written_while_restricted(
+    world: World, restricted_officer_a: Any
+) -> None:
+    accreditation = AccreditationFactory(
+        post=PostFactory(sending_country="US", host_country="BY", city="Minsk"),
+        releasability=Classification.RESTRICTED,
+        notes=SECRET_TEXT,
+    )
+    services.accreditation_update(
+        actor=restricted_officer_a,
+        accreditation=accreditation,
+        data={"notes": "Sanitised summary", "releasability": Classification.INTERNAL},
+        expected_version=accreditation.version,
+    )
+    page = body(signed_in(world.officer_a).get(reverse("workspace:accreditation_detail", args=[accreditation.pk])))
+    assert "Sanitised summary" in page
+    assert SECRET_TEXT not in page
+
+
+def test_a_stale_version_cannot_show_what_an_older_restricted_version_held(
+    world: World, restricted_officer_a: Any
+) -> None:
+    activity = sanitised_activity(world, restricted_officer_a)
+    data = {
+        name: getattr(activity, f"{name}_id" if name in ("relationship", "area", "accreditation") else name)
+        for name in services.ACTIVITY_EDITABLE_FIELDS
+    }
+    data = {name: "" if value is None else value for name, value in data.items()}
+    # Version 1 was the restricted one: officer_a never saw it, but may name it.
+    response = signed_in(world.officer_a).post(
+        reverse("workspace:activity_edit", args=[activity.pk]), {**data, "version": 1}
+    )
+    assert response.status_code == 409
+    page = body(response)
+    assert SECRET_TEXT not in page
+    assert "Secret location" not in page
