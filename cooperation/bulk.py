@@ -390,9 +390,10 @@ def _plan(actor: User | None, rows: Iterable[ImportRow], *, lock: bool) -> _Plan
         parsed.append(item)
 
     # One query each for relationships, areas, accreditations and existing references.
-    relationships = {
-        (state_a, state_b): pk for pk, state_a, state_b in Relationship.objects.values_list("pk", "state_a", "state_b")
-    }
+    # Only the relationships the actor may see: another desk's is "not registered", as one
+    # that does not exist is, so an import cannot tell the two apart.
+    known = Relationship.objects.all() if actor is None else Relationship.objects.visible_to(actor)
+    relationships = {(state_a, state_b): pk for pk, state_a, state_b in known.values_list("pk", "state_a", "state_b")}
     labels: dict[int, str] = {}
     writable: set[int] | None = (
         None

@@ -261,3 +261,26 @@ def test_a_stale_version_cannot_show_what_an_older_restricted_version_held(
     page = body(response)
     assert SECRET_TEXT not in page
     assert "Secret location" not in page
+
+
+def test_an_import_does_not_tell_another_desks_relationship_from_one_that_does_not_exist(world: World) -> None:
+    from cooperation.bulk import ImportRow, activity_bulk_import
+
+    def row(ref: str, pair: tuple[str, str]) -> dict[str, str]:
+        return {
+            "external_ref": ref,
+            "state_a": pair[0],
+            "state_b": pair[1],
+            "area": "education",
+            "title": "Course",
+            "kind": "course",
+            "start_date": "2017-03-01",
+        }
+
+    rows = [ImportRow(2, row("audit-b", ("CU", "US"))), ImportRow(3, row("audit-none", ("EE", "LV")))]
+    result = activity_bulk_import(actor=world.officer_a, rows=rows, dry_run=True)
+    messages = {error.row: (error.column, error.message) for error in result.errors}
+    assert messages == {
+        2: ("state_a", "No relationship between Cuba and United States is registered."),
+        3: ("state_a", "No relationship between Estonia and Latvia is registered."),
+    }
