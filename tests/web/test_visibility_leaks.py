@@ -284,3 +284,24 @@ def test_an_import_does_not_tell_another_desks_relationship_from_one_that_does_n
         2: ("state_a", "No relationship between Cuba and United States is registered."),
         3: ("state_a", "No relationship between Estonia and Latvia is registered."),
     }
+
+
+def test_the_admin_scopes_records_for_staff_who_are_not_administrators(world: World) -> None:
+    """An administrator may give a manager staff status and view permissions; the admin then
+    shows them what visible_to gives them, not every record."""
+    from django.contrib.auth.models import Permission
+
+    staff = world.manager
+    staff.is_staff = True
+    staff.save()
+    staff.user_permissions.add(*Permission.objects.filter(codename__in=["view_activity", "view_intensityrollup"]))
+    client = signed_in(staff)
+    listing = body(client.get(reverse("admin:cooperation_activity_changelist"), {"q": "restricted"}))
+    assert "b restricted" not in listing and "a restricted" not in listing
+    hidden = world.activities["b_restricted"]
+    response = client.get(reverse("admin:cooperation_activity_change", args=[hidden.pk]))
+    assert "b restricted" not in body(response)
+    # Administrators still see everything there.
+    assert "b restricted" in body(
+        signed_in(world.admin).get(reverse("admin:cooperation_activity_changelist"), {"q": "restricted"})
+    )
