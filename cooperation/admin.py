@@ -27,7 +27,22 @@ from cooperation.models import (
     Relationship,
     TaskFailure,
 )
+from cooperation.models.activity import ActivityQuerySet
 from cooperation.selectors import history_for
+
+
+class VisibleRecordsAdmin:
+    """The admin lists what `visible_to` gives the signed-in user: everything for
+    administrators; for any other staff member given view rights, only their records
+    (deleted activities included, as the admin restores them)."""
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
+        queryset = super().get_queryset(request)  # type: ignore[misc]
+        if isinstance(queryset, ActivityQuerySet):
+            return queryset.visible_to(request.user, include_deleted=True)  # type: ignore[arg-type]
+        if hasattr(queryset, "visible_to"):
+            return queryset.visible_to(request.user)
+        return queryset
 
 
 class HistoryMixin:
@@ -66,7 +81,7 @@ class PostAdmin(HistoryMixin, admin.ModelAdmin):
     readonly_fields = ("change_history",)
 
 
-class AccreditationInline(admin.TabularInline):
+class AccreditationInline(VisibleRecordsAdmin, admin.TabularInline):
     model = Accreditation
     fields = ("host_country", "post", "kind", "status", "accredited_on", "ended_on")
     readonly_fields = fields
@@ -94,7 +109,7 @@ class RelationshipAddForm(forms.ModelForm):
 
 
 @admin.register(Relationship)
-class RelationshipAdmin(HistoryMixin, admin.ModelAdmin):
+class RelationshipAdmin(VisibleRecordsAdmin, HistoryMixin, admin.ModelAdmin):
     list_display = ("label", "state_a", "state_b", "created_at")
     list_filter = ("desks",)
     search_fields = ("state_a", "state_b", "notes")
@@ -139,7 +154,7 @@ class DeskOfficerInline(admin.TabularInline):
 
 
 @admin.register(Desk)
-class DeskAdmin(HistoryMixin, admin.ModelAdmin):
+class DeskAdmin(VisibleRecordsAdmin, HistoryMixin, admin.ModelAdmin):
     list_display = ("name", "description")
     search_fields = ("name",)
     readonly_fields = ("change_history",)
@@ -180,7 +195,7 @@ class AccreditationAdminForm(forms.ModelForm):
 
 
 @admin.register(Accreditation)
-class AccreditationAdmin(HistoryMixin, admin.ModelAdmin):
+class AccreditationAdmin(VisibleRecordsAdmin, HistoryMixin, admin.ModelAdmin):
     form = AccreditationAdminForm
     list_display = ("attache", "host_country", "post", "kind", "status", "accredited_on", "ended_on")
     list_filter = ("kind", "status", "releasability", "host_country")
@@ -295,7 +310,7 @@ class DeletedFilter(admin.SimpleListFilter):
 
 
 @admin.register(Activity)
-class ActivityAdmin(HistoryMixin, admin.ModelAdmin):
+class ActivityAdmin(VisibleRecordsAdmin, HistoryMixin, admin.ModelAdmin):
     form = ActivityAdminForm
     list_display = (
         "title",

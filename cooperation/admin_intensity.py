@@ -16,7 +16,7 @@ from django.utils.safestring import SafeString
 
 from attache.read_only_admin import ReadOnlyAdmin
 from cooperation import weight_sets
-from cooperation.admin import HistoryMixin
+from cooperation.admin import HistoryMixin, VisibleRecordsAdmin
 from cooperation.choices import WeightSetStatus
 from cooperation.models import CooperationArea, IntensityRollup, WeightSet
 from cooperation.models.intensity import DEFAULT_AREA_WEIGHT, LEVEL_WEIGHT_FIELDS
@@ -186,7 +186,7 @@ class WeightSetAdmin(HistoryMixin, admin.ModelAdmin):
 
 
 @admin.register(IntensityRollup)
-class IntensityRollupAdmin(ReadOnlyAdmin, admin.ModelAdmin):
+class IntensityRollupAdmin(VisibleRecordsAdmin, ReadOnlyAdmin, admin.ModelAdmin):
     """Derived data: viewable, never edited (rebuild with `manage.py rebuild_intensity`)."""
 
     list_display = (

@@ -390,9 +390,10 @@ def _plan(actor: User | None, rows: Iterable[ImportRow], *, lock: bool) -> _Plan
         parsed.append(item)
 
     # One query each for relationships, areas, accreditations and existing references.
-    relationships = {
-        (state_a, state_b): pk for pk, state_a, state_b in Relationship.objects.values_list("pk", "state_a", "state_b")
-    }
+    # Only the relationships the actor may see: another desk's is "not registered", as one
+    # that does not exist is, so an import cannot tell the two apart.
+    known = Relationship.objects.all() if actor is None else Relationship.objects.visible_to(actor)
+    relationships = {(state_a, state_b): pk for pk, state_a, state_b in known.values_list("pk", "state_a", "state_b")}
     labels: dict[int, str] = {}
     writable: set[int] | None = (
         None
@@ -412,6 +413,14 @@ def _plan(actor: User | None, rows: Iterable[ImportRow], *, lock: bool) -> _Plan
     existing = {
         values["external_ref"]: values for values in existing_qs.values("id", "external_ref", "deleted_at", *_WRITTEN)
     }
+    # The releasability of every channel a row may end up with (named in the file, or kept
+    # from the existing activity): an activity is never less restricted than its channel.
+    channel_ids = accreditation_ids | {
+        values["accreditation_id"] for values in existing.values() if values["accreditation_id"] is not None
+    }
+    channel_levels = (
+        dict(Accreditation.objects.filter(pk__in=channel_ids).values_list("pk", "releasability")) if channel_ids else {}
+    )
 
     def label(relationship_id: int) -> str:
         if relationship_id not in labels:
@@ -472,6 +481,18 @@ def _plan(actor: User | None, rows: Iterable[ImportRow], *, lock: bool) -> _Plan
                     )
                 )
                 continue
+        channel = values["accreditation_id"]
+        if channel is not None and channel_levels.get(channel, 0) > values["releasability"]:
+            errors.append(
+                RowError(
+                    item.number,
+                    "accreditation" if "accreditation_id" in item.given else "releasability",
+                    f"Accreditation {channel} is "
+                    f"{Classification(channel_levels[channel]).label.lower()}: it cannot be more restricted "
+                    "than the activity that ran through it.",
+                )
+            )
+            continue
         if current is None:
             if not area[1]:
                 errors.append(RowError(item.number, "area", f"The area {item.area_code!r} is no longer in use."))

@@ -8,8 +8,11 @@ from typing import Any
 
 from django.apps import apps
 from django.db import models
+from django.db.models import Exists, OuterRef, Q, Value
 from django.utils.text import capfirst
 from pghistory.models import Events
+
+from cooperation.models.visibility import visible_snapshots
 
 # Bookkeeping columns that change on every write; the history shows them only through
 # the entry's own "who" and "when".
@@ -67,15 +70,29 @@ def history_for(instance: models.Model, *, limit: int | None = None, viewer: Any
     related records they may see are named.
     """
     events = Events.objects.tracks(instance).order_by("-pgh_created_at", "-pgh_id")
+    snapshots = visible_snapshots(instance, viewer) if viewer is not None else None
+    if snapshots is None:
+        events = events.annotate(visible=Value(True))
+    else:
+        # Versions taken while the record was beyond the viewer (another desk, above their
+        # clearance) are left out, by the rule that scopes the live records.
+        label = snapshots.model._meta.label
+        events = events.annotate(visible=Q(pgh_model=label) & Exists(snapshots.filter(pgh_id=OuterRef("pgh_id"))))
     if limit is not None:
-        events = events[:limit]
-    rows = list(events.values("pgh_created_at", "pgh_label", "pgh_diff", "pgh_data", "pgh_context"))
+        events = events[: limit + 1]  # one more: whether the oldest shown follows a hidden version
+    rows = list(events.values("pgh_created_at", "pgh_label", "pgh_diff", "pgh_data", "pgh_context", "visible"))
+    visible = [row["visible"] for row in rows]
     fields = {field.attname: field for field in instance._meta.concrete_fields}
 
     raw: list[tuple[dict[str, Any], dict[str, Any], list[tuple[str, Any, Any]]]] = []
-    for row in rows:
+    for index, row in enumerate(rows[:limit]):
+        if not visible[index]:
+            continue  # a version the viewer may not see (another desk, above their clearance)
         context = row["pgh_context"] or {}
-        if row["pgh_label"] == "insert":
+        after_hidden = index + 1 < len(rows) and not visible[index + 1]
+        if row["pgh_label"] == "insert" or after_hidden:
+            # After a hidden version the values it held stay hidden: the entry shows the
+            # record as it became visible, not what it was before.
             pairs = [
                 (name, None, value)
                 for name, value in (row["pgh_data"] or {}).items()

@@ -38,6 +38,7 @@ from cooperation.models import (
     Post,
     Relationship,
 )
+from cooperation.models.visibility import visible_snapshots
 from cooperation.permissions import can_write_relationship
 
 if TYPE_CHECKING:
@@ -99,10 +100,17 @@ def _now() -> datetime.datetime:
     return timezone.now()
 
 
-def _snapshot_changes(instance: Any, *, since_version: int) -> dict[str, tuple[Any, Any]]:
-    """Fields that differ between the history snapshot at `since_version` and now."""
+def _snapshot_changes(instance: Any, *, since_version: int, actor: User | None) -> dict[str, tuple[Any, Any]]:
+    """Fields that differ between the history snapshot at `since_version` and now.
+
+    The caller names the version; one the actor could not see (taken while the record was
+    above their clearance or on another desk) shows no changes: its values stay hidden.
+    """
     event_model = apps.get_model(instance._meta.app_label, f"{instance._meta.object_name}Event")
-    then = event_model.objects.filter(pgh_obj_id=instance.pk, version=since_version).order_by("-pgh_id").first()
+    snapshots = visible_snapshots(instance, actor) if actor is not None else None
+    if snapshots is None:
+        snapshots = event_model.objects.filter(pgh_obj_id=instance.pk)
+    then = snapshots.filter(version=since_version).order_by("-pgh_id").first()
     if then is None:
         return {}
     ignored = {"version", "updated_at", "updated_by"}
@@ -121,12 +129,12 @@ def _lock(model: Any, pk: int) -> Any:
     return model.objects.select_for_update().get(pk=pk)
 
 
-def _check_version(instance: Any, expected_version: int | None) -> None:
+def _check_version(instance: Any, expected_version: int | None, *, actor: User | None) -> None:
     if expected_version is not None and instance.version != expected_version:
         raise StaleVersion(
             instance=instance,
             expected_version=expected_version,
-            changes=_snapshot_changes(instance, since_version=expected_version),
+            changes=_snapshot_changes(instance, since_version=expected_version, actor=actor),
         )
 
 
@@ -252,7 +260,7 @@ def activity_update(
     if unknown:
         raise ValidationError(dict.fromkeys(sorted(unknown), "This field cannot be changed."))
     current = _locked_activity(actor, activity)
-    _check_version(current, expected_version)
+    _check_version(current, expected_version, actor=actor)
     if current.is_deleted:
         raise ValidationError("This activity is deleted; restore it before editing.")
     _require_write(actor, relationship=current.relationship, releasability=current.releasability)
@@ -278,7 +286,7 @@ def activity_update(
 @transaction.atomic
 def activity_soft_delete(*, actor: User | None, activity: Activity, expected_version: int | None) -> Activity:
     current = _locked_activity(actor, activity)
-    _check_version(current, expected_version)
+    _check_version(current, expected_version, actor=actor)
     _require_write(actor, relationship=current.relationship, releasability=current.releasability)
     if current.is_deleted:
         return current
@@ -296,7 +304,7 @@ def activity_soft_delete(*, actor: User | None, activity: Activity, expected_ver
 @transaction.atomic
 def activity_restore(*, actor: User | None, activity: Activity, expected_version: int | None = None) -> Activity:
     current = _locked_activity(actor, activity)
-    _check_version(current, expected_version)
+    _check_version(current, expected_version, actor=actor)
     _require_write(actor, relationship=current.relationship, releasability=current.releasability)
     if not current.is_deleted:
         return current
@@ -376,7 +384,7 @@ def accreditation_update(
     if unknown:
         raise ValidationError(dict.fromkeys(sorted(unknown), "This field changes only through a lifecycle step."))
     current = _locked_accreditation(actor, accreditation)
-    _check_version(current, expected_version)
+    _check_version(current, expected_version, actor=actor)
     _require_write(actor, relationship=current.relationship, releasability=current.releasability)
     before = {name: getattr(current, name) for name in data}
     for name, value in data.items():
@@ -437,7 +445,7 @@ def _accreditation_step(
 ) -> Accreditation:
     allowed_from, target, date_field, wording = ACCREDITATION_STEPS[action]
     current = _locked_accreditation(actor, accreditation)
-    _check_version(current, expected_version)
+    _check_version(current, expected_version, actor=actor)
     _require_write(actor, relationship=current.relationship, releasability=current.releasability)
     if current.status not in allowed_from:
         raise IllegalTransition(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import F, Q
 from django.utils import timezone
@@ -210,3 +211,20 @@ class Accreditation(models.Model):
     def __str__(self) -> str:
         kind, status = self.get_kind_display().lower(), self.get_status_display().lower()
         return f"{self.attache} → {countries.name(self.host_country)} ({kind}, {status})"
+
+    def clean(self) -> None:
+        """An accreditation is never more restricted than an activity that ran through it
+        (see `Activity.clean`): whoever may see the activity may see its channel."""
+        if self.pk is None or self.releasability is None:
+            return
+        below = self.activities.filter(releasability__lt=self.releasability).count()
+        if below:
+            raise ValidationError(
+                {
+                    "releasability": (
+                        f"{below} activit{'y' if below == 1 else 'ies'} that ran through this accreditation "
+                        f"{'is' if below == 1 else 'are'} less restricted: it cannot be more restricted than "
+                        "the activities that ran through it. Raise theirs first."
+                    )
+                }
+            )

@@ -255,6 +255,14 @@ class Activity(models.Model):
             errors["accreditation"] = (
                 f"This accreditation belongs to {accreditation.relationship.label}, not to {self.relationship.label}."
             )
+        elif accreditation is not None and accreditation.releasability > (self.releasability or 0):
+            # Whoever may see the activity must be able to see its channel: same relationship
+            # (the composite foreign key) and no more restricted, so visible_to(activity)
+            # implies visible_to(accreditation) on every path that shows the link.
+            errors["accreditation"] = (
+                f"This accreditation is {Classification(accreditation.releasability).label.lower()}: "
+                "it cannot be more restricted than the activity that ran through it."
+            )
         if self._state.adding and self.area_id and not self.area.is_active:
             errors["area"] = f"The area {self.area.name!r} is no longer in use."
         if errors:

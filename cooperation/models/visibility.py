@@ -40,7 +40,9 @@ class VisibleQuerySet(models.QuerySet[Any]):
     relationship_path: str | None = "relationship"
     releasability_field: str | None = "releasability"
 
-    def visibility_q(self, user: User | None) -> Q:
+    def visibility_q(self, user: User | None, *, pk: str = "pk") -> Q:
+        """The condition on records `user` may see; `pk` names the record's own key where a
+        query runs over another table holding its versions (the history's `pgh_obj_id`)."""
         if user is None or not user.is_authenticated or not user.is_active:
             return NOTHING
         if user.is_admin_role:
@@ -49,6 +51,17 @@ class VisibleQuerySet(models.QuerySet[Any]):
         if self.releasability_field:
             condition &= Q(**{f"{self.releasability_field}__lte": user.effective_clearance})
         if self.relationship_path is not None and not user.sees_every_desk:
-            lookup = f"{self.relationship_path}_id__in" if self.relationship_path else "pk__in"
+            lookup = f"{self.relationship_path}_id__in" if self.relationship_path else f"{pk}__in"
             condition &= Q(**{lookup: desk_relationship_ids(user)})
         return condition
+
+
+def visible_snapshots(instance: models.Model, user: User | None) -> models.QuerySet[Any] | None:
+    """The history snapshots (pghistory events) of `instance` that `user` may see: those
+    taken while the record was within the user's desks and clearance, by the same rule as
+    the live records. None when the model has no visibility rule (every snapshot shows)."""
+    queryset = type(instance)._default_manager.all()
+    if not isinstance(queryset, VisibleQuerySet):
+        return None
+    event_model = apps.get_model(instance._meta.app_label, f"{instance._meta.object_name}Event")
+    return event_model.objects.filter(pgh_obj_id=instance.pk).filter(queryset.visibility_q(user, pk="pgh_obj_id"))

@@ -175,7 +175,8 @@ def test_desk_clearance_and_ownership_of_existing_references(world: World) -> No
         ],
     )
     assert [(error.row, error.column, error.message) for error in result.errors] == [
-        (2, "state_a", "You may not record anything for Cuba – United States."),
+        # Another desk's relationship does not exist for the officer, like an unknown pair.
+        (2, "state_a", "No relationship between Cuba and United States is registered."),
         (3, "releasability", "You may not record an activity above your clearance."),
         (4, "external_ref", "'theirs' is already used by an activity you may not change."),
         (5, "external_ref", "'secret' is already used by an activity you may not change."),

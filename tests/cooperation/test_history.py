@@ -193,9 +193,9 @@ def test_the_history_names_only_the_related_records_the_viewer_may_see(world: Wo
         releasability=Classification.RESTRICTED,
     )
     activity = world.activities["a_internal"]
-    services.activity_update(
-        actor=world.admin, activity=activity, data={"accreditation": secret}, expected_version=activity.version
-    )
+    # The services refuse a channel more restricted than its activity (Activity.clean); a
+    # row written around them, or a link made before the rule, must still not name it.
+    Activity.objects.filter(pk=activity.pk).update(accreditation=secret, version=activity.version + 1)
     named = str(secret)
     assert "(resident, accredited)" in named
 

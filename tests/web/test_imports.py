@@ -102,7 +102,7 @@ def test_rows_are_checked_again_at_commit(world: World) -> None:
     world.desk_a.relationships.remove(world.rel_a)  # the officer lost the desk meanwhile
     response = client.post(COMMIT, {"token": token})
     assert response.status_code == 409
-    assert "You may not record anything for Belarus – United States." in response.content.decode()
+    assert "No relationship between Belarus and United States is registered." in response.content.decode()
     assert not Activity.objects.filter(external_ref="w-1").exists()
 
 

@@ -1,0 +1,307 @@
+"""Paths that could tell a user about a record they may not see, found by the visibility
+audit: each test reaches the state through the application itself (forms, services,
+imports) and then reads every page, export and API answer that could show the record."""
+
+from __future__ import annotations
+
+import csv
+import datetime
+import io
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+from rest_framework.test import APIClient
+
+from accounts.services import token_issue
+from cooperation import services
+from cooperation.choices import Classification
+from cooperation.models import Accreditation, Activity
+from tests.conftest import World
+from tests.factories import AccreditationFactory, ActivityFactory, AttacheFactory, PostFactory, UserFactory, area
+
+pytestmark = pytest.mark.django_db
+
+HIDDEN_ATTACHE = "Hidden Channel"
+
+
+def signed_in(user: Any) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def api_client(user: Any) -> APIClient:
+    client = APIClient()
+    _, key = token_issue(user=user, name="audit")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    return client
+
+
+def body(response: Any) -> str:
+    if getattr(response, "streaming", False):
+        return b"".join(response.streaming_content).decode("utf-8", "replace")
+    return response.content.decode()
+
+
+@pytest.fixture
+def restricted_officer_a(world: World) -> Any:
+    """A second officer of desk A, cleared for restricted records."""
+    return UserFactory(username="officer_a_restricted", clearance=Classification.RESTRICTED, desks=[world.desk_a])
+
+
+def restricted_accreditation(world: World) -> Accreditation:
+    accreditation: Any = AccreditationFactory(
+        attache=AttacheFactory(sending_country="US", name=HIDDEN_ATTACHE),
+        post=PostFactory(sending_country="US", host_country="BY", city="Minsk"),
+        releasability=Classification.RESTRICTED,
+    )
+    assert accreditation.relationship == world.rel_a
+    return accreditation
+
+
+def channel_reaches(world: World, activity_title: str, accreditation: Accreditation) -> list[str]:
+    """Where officer_a (desk A, internal) and the API client (internal) learn of the
+    restricted accreditation through the activities that ran through it."""
+    leaks: list[str] = []
+    activity = Activity.objects.filter(title=activity_title).first()
+    accreditation.refresh_from_db()
+    hidden = accreditation.releasability > Classification.INTERNAL
+    assert hidden == (not Accreditation.objects.visible_to(world.officer_a).filter(pk=accreditation.pk).exists())
+    assert hidden == (not Accreditation.objects.visible_to(world.api_client).filter(pk=accreditation.pk).exists())
+    if activity is None or not hidden:
+        return leaks
+    officer = signed_in(world.officer_a)
+    detail = body(officer.get(reverse("workspace:activity_detail", args=[activity.pk])))
+    if activity_title in detail and (
+        HIDDEN_ATTACHE in detail or reverse("workspace:accreditation_detail", args=[accreditation.pk]) in detail
+    ):
+        leaks.append("activity detail")
+    export = body(officer.get(reverse("workspace:activity_export_csv")))
+    rows = {row["title"]: row for row in csv.DictReader(io.StringIO(export.lstrip("\ufeff")))}
+    if activity_title in rows and rows[activity_title]["accreditation"] == str(accreditation.pk):
+        leaks.append("CSV export")
+    by_attache = body(officer.get(reverse("workspace:activity_list"), {"attache": accreditation.attache_id}))
+    if activity_title in by_attache:
+        leaks.append("list filtered by the hidden attaché")
+    api = api_client(world.api_client)
+    listed = api.get("/api/v1/activities/", {"page_size": 100}).json()["results"]
+    if any(row["title"] == activity_title and row["accreditation"] == accreditation.pk for row in listed):
+        leaks.append("API list")
+    detail_json = api.get(f"/api/v1/activities/{activity.pk}/").json()
+    if detail_json.get("accreditation") == accreditation.pk:
+        leaks.append("API detail")
+    api_csv = b"".join(api.get("/api/v1/activities/", {"format": "csv"}).streaming_content).decode()
+    csv_rows = {row["title"]: row for row in csv.DictReader(io.StringIO(api_csv))}
+    if activity_title in csv_rows and csv_rows[activity_title]["accreditation"] == str(accreditation.pk):
+        leaks.append("API CSV")
+    return leaks
+
+
+def test_an_activity_cannot_reveal_a_restricted_attache_channel_created_through_the_form(
+    world: World, restricted_officer_a: Any
+) -> None:
+    accreditation = restricted_accreditation(world)
+    title = "Internal course through a restricted channel"
+    response = signed_in(restricted_officer_a).post(
+        reverse("workspace:activity_create"),
+        {
+            "relationship": world.rel_a.pk,
+            "area": area("education").pk,
+            "title": title,
+            "kind": "course",
+            "level": "working",
+            "status": "conducted",
+            "start_date": "2017-03-01",
+            "participants": "4",
+            "releasability": Classification.INTERNAL,
+            "accreditation": accreditation.pk,
+        },
+    )
+    assert channel_reaches(world, title, accreditation) == []
+    assert response.status_code == 400
+    assert "more restricted than the activity" in body(response)
+
+
+def test_raising_an_accreditation_above_its_activities_cannot_reveal_it(
+    world: World, restricted_officer_a: Any
+) -> None:
+    accreditation = AccreditationFactory(
+        attache=AttacheFactory(sending_country="US", name=HIDDEN_ATTACHE),
+        post=PostFactory(sending_country="US", host_country="BY", city="Minsk"),
+        releasability=Classification.INTERNAL,
+    )
+    title = "Internal course through a channel restricted later"
+    ActivityFactory(
+        relationship=world.rel_a, accreditation=accreditation, releasability=Classification.INTERNAL, title=title
+    )
+    response = signed_in(restricted_officer_a).post(
+        reverse("workspace:accreditation_edit", args=[accreditation.pk]),
+        {"releasability": Classification.RESTRICTED, "notes": "", "version": accreditation.version},
+    )
+    assert channel_reaches(world, title, accreditation) == []
+    assert response.status_code == 400
+    assert "more restricted than" in body(response)
+    accreditation.refresh_from_db()
+    assert accreditation.releasability == Classification.INTERNAL
+
+
+def test_an_import_cannot_link_an_activity_to_a_more_restricted_channel(
+    world: World, restricted_officer_a: Any
+) -> None:
+    from cooperation.bulk import ImportRow, activity_bulk_import
+
+    accreditation = restricted_accreditation(world)
+    title = "Imported course through a restricted channel"
+    row = {
+        "external_ref": "audit-1",
+        "state_a": "BY",
+        "state_b": "US",
+        "area": "education",
+        "title": title,
+        "kind": "course",
+        "status": "conducted",
+        "start_date": "2017-03-01",
+        "releasability": "internal",
+        "accreditation": str(accreditation.pk),
+    }
+    result = activity_bulk_import(actor=restricted_officer_a, rows=[ImportRow(2, row)])
+    assert channel_reaches(world, title, accreditation) == []
+    assert not result.committed
+    assert [(error.column, "more restricted" in error.message) for error in result.errors] == [("accreditation", True)]
+
+
+def test_lowering_an_activity_below_its_channel_is_refused(world: World, restricted_officer_a: Any) -> None:
+    accreditation = restricted_accreditation(world)
+    activity = ActivityFactory(
+        relationship=world.rel_a, accreditation=accreditation, releasability=Classification.RESTRICTED, title="R"
+    )
+    with pytest.raises(Exception, match="more restricted than the activity"):
+        services.activity_update(
+            actor=restricted_officer_a,
+            activity=activity,
+            data={"releasability": Classification.INTERNAL},
+            expected_version=activity.version,
+        )
+    activity.refresh_from_db()
+    assert activity.releasability == Classification.RESTRICTED
+
+
+SECRET_TEXT = "Secret plan of the restricted era"
+
+
+def sanitised_activity(world: World, author: Any) -> Activity:
+    """Recorded restricted, then sanitised and released as internal in one edit (services only)."""
+    activity = services.activity_create(
+        actor=author,
+        relationship=world.rel_a,
+        area=area("education"),
+        title="Course released later",
+        kind="course",
+        start_date=datetime.date(2017, 3, 1),
+        description=SECRET_TEXT,
+        location="Secret location",
+        releasability=Classification.RESTRICTED,
+    )
+    return services.activity_update(
+        actor=author,
+        activity=activity,
+        data={"description": "Sanitised summary", "location": "Minsk", "releasability": Classification.INTERNAL},
+        expected_version=activity.version,
+    )
+
+
+def test_history_does_not_show_what_a_record_held_while_above_the_viewers_clearance(
+    world: World, restricted_officer_a: Any
+) -> None:
+    activity = sanitised_activity(world, restricted_officer_a)
+    page = body(signed_in(world.officer_a).get(reverse("workspace:activity_detail", args=[activity.pk])))
+    assert "Sanitised summary" in page
+    assert SECRET_TEXT not in page
+    assert "Secret location" not in page
+    # Its author, cleared for restricted records, still sees the whole history.
+    full = body(signed_in(restricted_officer_a).get(reverse("workspace:activity_detail", args=[activity.pk])))
+    assert SECRET_TEXT in full
+
+
+def test_accreditation_history_does_not_show_notes_written_while_restricted(
+    world: World, restricted_officer_a: Any
+) -> None:
+    accreditation = AccreditationFactory(
+        post=PostFactory(sending_country="US", host_country="BY", city="Minsk"),
+        releasability=Classification.RESTRICTED,
+        notes=SECRET_TEXT,
+    )
+    services.accreditation_update(
+        actor=restricted_officer_a,
+        accreditation=accreditation,
+        data={"notes": "Sanitised summary", "releasability": Classification.INTERNAL},
+        expected_version=accreditation.version,
+    )
+    page = body(signed_in(world.officer_a).get(reverse("workspace:accreditation_detail", args=[accreditation.pk])))
+    assert "Sanitised summary" in page
+    assert SECRET_TEXT not in page
+
+
+def test_a_stale_version_cannot_show_what_an_older_restricted_version_held(
+    world: World, restricted_officer_a: Any
+) -> None:
+    activity = sanitised_activity(world, restricted_officer_a)
+    data = {
+        name: getattr(activity, f"{name}_id" if name in ("relationship", "area", "accreditation") else name)
+        for name in services.ACTIVITY_EDITABLE_FIELDS
+    }
+    data = {name: "" if value is None else value for name, value in data.items()}
+    # Version 1 was the restricted one: officer_a never saw it, but may name it.
+    response = signed_in(world.officer_a).post(
+        reverse("workspace:activity_edit", args=[activity.pk]), {**data, "version": 1}
+    )
+    assert response.status_code == 409
+    page = body(response)
+    assert SECRET_TEXT not in page
+    assert "Secret location" not in page
+
+
+def test_an_import_does_not_tell_another_desks_relationship_from_one_that_does_not_exist(world: World) -> None:
+    from cooperation.bulk import ImportRow, activity_bulk_import
+
+    def row(ref: str, pair: tuple[str, str]) -> dict[str, str]:
+        return {
+            "external_ref": ref,
+            "state_a": pair[0],
+            "state_b": pair[1],
+            "area": "education",
+            "title": "Course",
+            "kind": "course",
+            "start_date": "2017-03-01",
+        }
+
+    rows = [ImportRow(2, row("audit-b", ("CU", "US"))), ImportRow(3, row("audit-none", ("EE", "LV")))]
+    result = activity_bulk_import(actor=world.officer_a, rows=rows, dry_run=True)
+    messages = {error.row: (error.column, error.message) for error in result.errors}
+    assert messages == {
+        2: ("state_a", "No relationship between Cuba and United States is registered."),
+        3: ("state_a", "No relationship between Estonia and Latvia is registered."),
+    }
+
+
+def test_the_admin_scopes_records_for_staff_who_are_not_administrators(world: World) -> None:
+    """An administrator may give a manager staff status and view permissions; the admin then
+    shows them what visible_to gives them, not every record."""
+    from django.contrib.auth.models import Permission
+
+    staff = world.manager
+    staff.is_staff = True
+    staff.save()
+    staff.user_permissions.add(*Permission.objects.filter(codename__in=["view_activity", "view_intensityrollup"]))
+    client = signed_in(staff)
+    listing = body(client.get(reverse("admin:cooperation_activity_changelist"), {"q": "restricted"}))
+    assert "b restricted" not in listing and "a restricted" not in listing
+    hidden = world.activities["b_restricted"]
+    response = client.get(reverse("admin:cooperation_activity_change", args=[hidden.pk]))
+    assert "b restricted" not in body(response)
+    # Administrators still see everything there.
+    assert "b restricted" in body(
+        signed_in(world.admin).get(reverse("admin:cooperation_activity_changelist"), {"q": "restricted"})
+    )
