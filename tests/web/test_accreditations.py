@@ -12,6 +12,7 @@ from django.urls import reverse
 from cooperation import services
 from cooperation.choices import AccreditationKind, AccreditationStatus
 from cooperation.models import Accreditation
+from cooperation.selectors import history_for
 from tests.conftest import World
 from tests.factories import AccreditationFactory, AttacheFactory, PostFactory
 
@@ -159,3 +160,22 @@ def test_list_query_count_does_not_grow_with_rows(world: World, django_assert_ma
         many = client.get(url, {"per_page": 50}).content.decode()
     assert "<strong>0</strong> accreditations" in empty
     assert "<strong>30</strong> accreditations" in many and "Attaché 29" in many
+
+
+def test_ending_a_resident_accreditation_records_who_on_it_and_on_the_concurrent_ones_it_ends(
+    world: World, whitaker: Accreditation
+) -> None:
+    """The concurrent accreditation ends with the resident one (a system step inside the
+    same request): neither history may lose the person who ended it."""
+    resident = Accreditation.objects.get(attache=whitaker.attache, kind=AccreditationKind.RESIDENT)
+    url = reverse("workspace:accreditation_end", kwargs={"pk": resident.pk})
+    response = signed_in(world.admin).post(url, {"on": "2019-07-31", "version": resident.version})
+    assert response.status_code == 302
+    whitaker.refresh_from_db()
+    assert whitaker.status == AccreditationStatus.ENDED
+    for record in (resident, whitaker):
+        latest = history_for(record)[0]
+        assert (latest.user, latest.action) == (world.admin, "accreditation.end"), record
+        assert ("ended on", None, "2019-07-31") in latest.changes
+    detail = signed_in(world.officer_a).get(reverse("workspace:accreditation_detail", kwargs={"pk": whitaker.pk}))
+    assert "<td>admin</td>\n      <td>accreditation.end</td>" in detail.content.decode()
