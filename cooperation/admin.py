@@ -28,6 +28,7 @@ from cooperation.models import (
     TaskFailure,
 )
 from cooperation.selectors import history_for
+from cooperation.validators import validate_calendar_date
 
 
 class HistoryMixin:
@@ -155,7 +156,7 @@ class AccreditationAdminForm(forms.ModelForm):
         choices=[("", "—")] + [(name, name.replace("_", " ")) for name in services.ACCREDITATION_STEPS],
         help_text="Record the next lifecycle step (with its date below).",
     )
-    step_on = forms.DateField(required=False, label="Step date")
+    step_on = forms.DateField(required=False, label="Step date", validators=[validate_calendar_date])
     expected_version = forms.IntegerField(widget=forms.HiddenInput, required=False)
 
     class Meta:

@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import pghistory
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django_countries import countries
@@ -36,6 +37,7 @@ from cooperation.choices import ActivityKind, ActivityLevel, ActivityStatus, Cla
 from cooperation.intensity import add_staged_activities, schedule_refresh
 from cooperation.models import ACTIVITY_DESCRIPTION_FIELDS, Accreditation, Activity, CooperationArea, Relationship
 from cooperation.permissions import is_writer, writable_relationships
+from cooperation.validators import validate_calendar_date
 
 if TYPE_CHECKING:
     from accounts.models import User
@@ -137,16 +139,22 @@ def _date(column: str, value: Any) -> datetime.date | None:
     if value is None or value == "":
         return None
     if isinstance(value, datetime.datetime):
-        return value.date()
-    if isinstance(value, datetime.date):
-        return value
-    text = str(value).strip()
-    if not text:
-        return None
+        day = value.date()
+    elif isinstance(value, datetime.date):
+        day = value
+    else:
+        text = str(value).strip()
+        if not text:
+            return None
+        try:
+            day = datetime.date.fromisoformat(text[:10] if len(text) > 10 and text[10] in "T " else text)
+        except ValueError:
+            raise _RowInvalid(column, f"{text!r} is not a date; write it as YYYY-MM-DD, e.g. 2016-06-29.") from None
     try:
-        return datetime.date.fromisoformat(text[:10] if len(text) > 10 and text[10] in "T " else text)
-    except ValueError:
-        raise _RowInvalid(column, f"{text!r} is not a date; write it as YYYY-MM-DD, e.g. 2016-06-29.") from None
+        validate_calendar_date(day)
+    except ValidationError as error:
+        raise _RowInvalid(column, error.messages[0]) from None
+    return day
 
 
 def _integer(column: str, value: Any) -> int | None:
