@@ -259,6 +259,33 @@ def test_dry_run_writes_nothing_but_counts(world: World) -> None:
     assert not Activity.objects.filter(external_ref="ext-3").exists()
 
 
+def test_a_commit_with_the_dry_runs_versions_refuses_rows_changed_or_created_since(world: World) -> None:
+    ActivityFactory(relationship=world.rel_a, external_ref="ext-2", title="Old", start_date=datetime.date(2017, 3, 1))
+    checked = activity_bulk_import(actor=world.officer_a, rows=[row(2), row(3)], dry_run=True)
+    assert checked.versions == {"ext-2": 1, "ext-3": None}
+    unchanged = activity_bulk_import(
+        actor=world.officer_a, rows=[row(2), row(3)], dry_run=True, expected_versions=checked.versions
+    )
+    assert unchanged.ok
+
+    services.activity_update(
+        actor=world.admin,
+        activity=Activity.objects.get(external_ref="ext-2"),
+        data={"title": "Theirs"},
+        expected_version=1,
+    )
+    ActivityFactory(relationship=world.rel_a, external_ref="ext-3", title="Also theirs")
+    result = activity_bulk_import(actor=world.officer_a, rows=[row(2), row(3)], expected_versions=checked.versions)
+    assert not result.committed
+    assert [(error.row, error.column) for error in result.errors] == [(2, "external_ref"), (3, "external_ref")]
+    assert result.errors[0].message.startswith("'ext-2' was changed by someone else after the file was checked")
+    assert result.errors[1].message.startswith("'ext-3' was created by someone else after the file was checked")
+    assert sorted(Activity.objects.filter(external_ref__startswith="ext-").values_list("title", flat=True)) == [
+        "Also theirs",
+        "Theirs",
+    ]
+
+
 # The bulk rules agree with the single-row service ----------------------------------------
 
 cells = st.fixed_dictionaries(
