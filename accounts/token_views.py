@@ -38,7 +38,9 @@ def tokens(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         if "revoke" in request.POST:
             chosen = request.POST["revoke"]
-            token = get_object_or_404(user.api_tokens, pk=int(chosen) if chosen.isdigit() else 0)  # type: ignore[union-attr]
+            # ASCII digits only: str.isdigit() also accepts "²", which int() refuses.
+            number = int(chosen) if chosen.isascii() and chosen.isdigit() else 0
+            token = get_object_or_404(user.api_tokens, pk=number)  # type: ignore[union-attr]
             token_revoke(token=token, actor=user, request=request)  # type: ignore[arg-type]
             messages.success(request, f"Token {token.prefix}… revoked.")
             return redirect("api-tokens")

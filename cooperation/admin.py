@@ -3,13 +3,15 @@ the services, so the admin obeys the same rules, versions and audit as the app."
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
@@ -29,6 +31,7 @@ from cooperation.models import (
 )
 from cooperation.models.activity import ActivityQuerySet
 from cooperation.selectors import history_for
+from cooperation.validators import validate_calendar_date
 
 
 class VisibleRecordsAdmin:
@@ -71,6 +74,49 @@ class HistoryMixin:
             "<tbody>{}</tbody></table>",
             rows,
         )
+
+
+class ServiceSaveMixin:
+    """For admins whose `save_model` writes through services.
+
+    A refusal (a rule, a permission, a stale version) undoes everything this save wrote
+    — not only the service call that failed — and is the page's only message: Django's
+    "was changed successfully", its log entry and the related saves are skipped, and
+    the user is sent back to the form.
+    """
+
+    _refused_attribute = "_attache_service_refused"
+
+    def save_through_services(self, request: HttpRequest, write: Callable[[], None]) -> None:
+        try:
+            with transaction.atomic():
+                write()
+        except (ValidationError, PermissionDenied, services.StaleVersion) as error:
+            setattr(request, self._refused_attribute, True)
+            messages.error(request, "; ".join(getattr(error, "messages", [str(error)])))
+
+    def refused(self, request: HttpRequest) -> bool:
+        return bool(getattr(request, self._refused_attribute, False))
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        if not self.refused(request):
+            super().save_related(request, form, formsets, change)  # type: ignore[misc]
+
+    def log_addition(self, request: HttpRequest, obj: Any, message: Any) -> Any:
+        return None if self.refused(request) else super().log_addition(request, obj, message)  # type: ignore[misc]
+
+    def log_change(self, request: HttpRequest, obj: Any, message: Any) -> Any:
+        return None if self.refused(request) else super().log_change(request, obj, message)  # type: ignore[misc]
+
+    def response_add(self, request: HttpRequest, obj: Any, post_url_continue: Any = None) -> HttpResponse:
+        if self.refused(request):
+            return HttpResponseRedirect(request.get_full_path())
+        return super().response_add(request, obj, post_url_continue)  # type: ignore[misc]
+
+    def response_change(self, request: HttpRequest, obj: Any) -> HttpResponse:
+        if self.refused(request):
+            return HttpResponseRedirect(request.get_full_path())
+        return super().response_change(request, obj)  # type: ignore[misc]
 
 
 @admin.register(Post)
@@ -170,7 +216,7 @@ class AccreditationAdminForm(forms.ModelForm):
         choices=[("", "—")] + [(name, name.replace("_", " ")) for name in services.ACCREDITATION_STEPS],
         help_text="Record the next lifecycle step (with its date below).",
     )
-    step_on = forms.DateField(required=False, label="Step date")
+    step_on = forms.DateField(required=False, label="Step date", validators=[validate_calendar_date])
     expected_version = forms.IntegerField(widget=forms.HiddenInput, required=False)
 
     class Meta:
@@ -181,6 +227,7 @@ class AccreditationAdminForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         if self.instance.pk:
             self.fields["expected_version"].initial = self.instance.version
+            self.fields["expected_version"].required = True
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
@@ -195,7 +242,7 @@ class AccreditationAdminForm(forms.ModelForm):
 
 
 @admin.register(Accreditation)
-class AccreditationAdmin(VisibleRecordsAdmin, HistoryMixin, admin.ModelAdmin):
+class AccreditationAdmin(VisibleRecordsAdmin, ServiceSaveMixin, HistoryMixin, admin.ModelAdmin):
     form = AccreditationAdminForm
     list_display = ("attache", "host_country", "post", "kind", "status", "accredited_on", "ended_on")
     list_filter = ("kind", "status", "releasability", "host_country")
@@ -242,7 +289,8 @@ class AccreditationAdmin(VisibleRecordsAdmin, HistoryMixin, admin.ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: Accreditation, form: Any, change: bool) -> None:
         data = form.cleaned_data
-        try:
+
+        def write() -> None:
             if not change:
                 created = services.accreditation_request(
                     actor=request.user,  # type: ignore[arg-type]
@@ -260,13 +308,13 @@ class AccreditationAdmin(VisibleRecordsAdmin, HistoryMixin, admin.ModelAdmin):
                 actor=request.user,  # type: ignore[arg-type]
                 accreditation=obj,
                 data={name: data[name] for name in ("releasability", "notes") if name in form.changed_data},
-                expected_version=data.get("expected_version"),
+                expected_version=data["expected_version"],
             )
             if data.get("step"):
                 step = getattr(services, f"accreditation_{data['step']}")
                 step(actor=request.user, accreditation=accreditation, on=data["step_on"])
-        except (ValidationError, PermissionDenied, services.StaleVersion) as error:
-            messages.error(request, "; ".join(getattr(error, "messages", [str(error)])))
+
+        self.save_through_services(request, write)
 
 
 # Activities -----------------------------------------------------------------------------
@@ -283,6 +331,7 @@ class ActivityAdminForm(forms.ModelForm):
         super().__init__(*args, **kwargs)
         if self.instance.pk:
             self.fields["expected_version"].initial = self.instance.version
+            self.fields["expected_version"].required = True
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
@@ -310,7 +359,7 @@ class DeletedFilter(admin.SimpleListFilter):
 
 
 @admin.register(Activity)
-class ActivityAdmin(VisibleRecordsAdmin, HistoryMixin, admin.ModelAdmin):
+class ActivityAdmin(VisibleRecordsAdmin, ServiceSaveMixin, HistoryMixin, admin.ModelAdmin):
     form = ActivityAdminForm
     list_display = (
         "title",
@@ -352,20 +401,21 @@ class ActivityAdmin(VisibleRecordsAdmin, HistoryMixin, admin.ModelAdmin):
         data = {
             name: form.cleaned_data[name] for name in services.ACTIVITY_EDITABLE_FIELDS if name in form.cleaned_data
         }
-        try:
+
+        def write() -> None:
             if change:
                 services.activity_update(
                     actor=request.user,  # type: ignore[arg-type]
                     activity=obj,
                     data={name: value for name, value in data.items() if name in form.changed_data},
-                    expected_version=form.cleaned_data.get("expected_version"),
+                    expected_version=form.cleaned_data["expected_version"],
                 )
             else:
                 created = services.activity_create(actor=request.user, **data)  # type: ignore[arg-type]
                 obj.pk = created.pk
                 obj._state.adding = False
-        except (ValidationError, PermissionDenied, services.StaleVersion) as error:
-            messages.error(request, "; ".join(getattr(error, "messages", [str(error)])))
+
+        self.save_through_services(request, write)
 
     @admin.action(description="Delete selected activities (soft: they can be restored)")
     def soft_delete(self, request: HttpRequest, queryset: QuerySet[Activity]) -> None:

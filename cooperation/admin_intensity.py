@@ -16,7 +16,7 @@ from django.utils.safestring import SafeString
 
 from attache.read_only_admin import ReadOnlyAdmin
 from cooperation import weight_sets
-from cooperation.admin import HistoryMixin, VisibleRecordsAdmin
+from cooperation.admin import HistoryMixin, ServiceSaveMixin, VisibleRecordsAdmin
 from cooperation.choices import WeightSetStatus
 from cooperation.models import CooperationArea, IntensityRollup, WeightSet
 from cooperation.models.intensity import DEFAULT_AREA_WEIGHT, LEVEL_WEIGHT_FIELDS
@@ -58,7 +58,7 @@ class WeightSetAdminForm(forms.ModelForm):
 
 
 @admin.register(WeightSet)
-class WeightSetAdmin(HistoryMixin, admin.ModelAdmin):
+class WeightSetAdmin(ServiceSaveMixin, HistoryMixin, admin.ModelAdmin):
     form = WeightSetAdminForm
     list_display = ("name", "status", *LEVEL_FIELDS, "created_at", "first_activated_at")
     list_filter = ("status",)
@@ -120,7 +120,8 @@ class WeightSetAdmin(HistoryMixin, admin.ModelAdmin):
 
     def save_model(self, request: HttpRequest, obj: WeightSet, form: Any, change: bool) -> None:
         data = {name: form.cleaned_data[name] for name in form.changed_data if name in form.Meta.fields}
-        try:
+
+        def write() -> None:
             if change:
                 weight_sets.weight_set_update(
                     actor=request.user,  # type: ignore[arg-type]
@@ -138,8 +139,8 @@ class WeightSetAdmin(HistoryMixin, admin.ModelAdmin):
                 )
                 obj.pk = created.pk
                 obj._state.adding = False
-        except (ValidationError, PermissionDenied) as error:
-            messages.error(request, "; ".join(getattr(error, "messages", [str(error)])))
+
+        self.save_through_services(request, write)
 
     def delete_model(self, request: HttpRequest, obj: WeightSet) -> None:
         weight_sets.weight_set_delete(actor=request.user, weight_set=obj)  # type: ignore[arg-type]

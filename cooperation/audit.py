@@ -3,9 +3,14 @@ QuerySet.update() are recorded as surely as single saves."""
 
 from __future__ import annotations
 
-from typing import Any
+import contextlib
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 import pghistory
+
+if TYPE_CHECKING:
+    from accounts.models import User
 
 
 def audited(**options: Any) -> Any:
@@ -15,3 +20,20 @@ def audited(**options: Any) -> Any:
     deep-copies them, which breaks statement-level triggers.
     """
     return pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent(), **options)
+
+
+@contextlib.contextmanager
+def audit_context(actor: User | None, action: str) -> Iterator[None]:
+    """Attach who did what to every history event written inside the block.
+
+    pghistory merges nested contexts into the outermost one (a web request's, opened by
+    the middleware), so a key set here holds for every event of that request. `actor=None`
+    is the system acting on someone's behalf (a concurrent accreditation ending with its
+    resident one) or on its own (commands, tasks): it leaves the user of an enclosing
+    context in place instead of erasing it.
+    """
+    metadata: dict[str, Any] = {"action": action}
+    if actor is not None:
+        metadata["user"] = actor.pk
+    with pghistory.context(**metadata):
+        yield

@@ -28,6 +28,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 import pghistory
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django_countries import countries
@@ -36,6 +37,7 @@ from cooperation.choices import ActivityKind, ActivityLevel, ActivityStatus, Cla
 from cooperation.intensity import add_staged_activities, schedule_refresh
 from cooperation.models import ACTIVITY_DESCRIPTION_FIELDS, Accreditation, Activity, CooperationArea, Relationship
 from cooperation.permissions import is_writer, writable_relationships
+from cooperation.validators import validate_calendar_date
 
 if TYPE_CHECKING:
     from accounts.models import User
@@ -99,6 +101,9 @@ class BulkImportResult:
     # (relationship id, first day of the start month) of every created or updated row,
     # before and after the change: the intensity rollups that the write makes stale.
     rollup_keys: frozenset[tuple[int, datetime.date]] = frozenset()
+    # The version of each valid row's activity as the check found it (None: not there
+    # yet). A commit of what a dry run reported passes them back as `expected_versions`.
+    versions: dict[str, int | None] = dataclasses.field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -137,16 +142,22 @@ def _date(column: str, value: Any) -> datetime.date | None:
     if value is None or value == "":
         return None
     if isinstance(value, datetime.datetime):
-        return value.date()
-    if isinstance(value, datetime.date):
-        return value
-    text = str(value).strip()
-    if not text:
-        return None
+        day = value.date()
+    elif isinstance(value, datetime.date):
+        day = value
+    else:
+        text = str(value).strip()
+        if not text:
+            return None
+        try:
+            day = datetime.date.fromisoformat(text[:10] if len(text) > 10 and text[10] in "T " else text)
+        except ValueError:
+            raise _RowInvalid(column, f"{text!r} is not a date; write it as YYYY-MM-DD, e.g. 2016-06-29.") from None
     try:
-        return datetime.date.fromisoformat(text[:10] if len(text) > 10 and text[10] in "T " else text)
-    except ValueError:
-        raise _RowInvalid(column, f"{text!r} is not a date; write it as YYYY-MM-DD, e.g. 2016-06-29.") from None
+        validate_calendar_date(day)
+    except ValidationError as error:
+        raise _RowInvalid(column, error.messages[0]) from None
+    return day
 
 
 def _integer(column: str, value: Any) -> int | None:
@@ -355,7 +366,23 @@ def affected_rollup_keys(creates: Iterable[_Row], updates: Iterable[_Row]) -> fr
     return frozenset(keys)
 
 
-def _plan(actor: User | None, rows: Iterable[ImportRow], *, lock: bool) -> _Plan:
+def _changed_since(ref: str, expected: int | None, current: int | None) -> str:
+    if expected is None:
+        what = f"{ref!r} was created by someone else after the file was checked"
+    elif current is None:
+        what = f"{ref!r} is no longer there since the file was checked"
+    else:
+        what = f"{ref!r} was changed by someone else after the file was checked (version {expected} → {current})"
+    return f"{what}; nothing was saved: upload the file again to see what it would change now."
+
+
+def _plan(
+    actor: User | None,
+    rows: Iterable[ImportRow],
+    *,
+    lock: bool,
+    expected_versions: Mapping[str, int | None] | None = None,
+) -> _Plan:
     """Validate every row (not just up to the first error) and sort them into creates,
     updates and unchanged."""
     result = BulkImportResult()
@@ -411,7 +438,8 @@ def _plan(actor: User | None, rows: Iterable[ImportRow], *, lock: bool) -> _Plan
     if lock:
         existing_qs = existing_qs.select_for_update()
     existing = {
-        values["external_ref"]: values for values in existing_qs.values("id", "external_ref", "deleted_at", *_WRITTEN)
+        values["external_ref"]: values
+        for values in existing_qs.values("id", "external_ref", "deleted_at", "version", *_WRITTEN)
     }
     # The releasability of every channel a row may end up with (named in the file, or kept
     # from the existing activity): an activity is never less restricted than its channel.
@@ -446,6 +474,15 @@ def _plan(actor: User | None, rows: Iterable[ImportRow], *, lock: bool) -> _Plan
             continue
         values["area_id"] = area[0]
         current = existing.get(item.ref)
+        version = current["version"] if current is not None else None
+        if expected_versions is not None and expected_versions.get(item.ref) != version:
+            errors.append(
+                RowError(
+                    item.number, "external_ref", _changed_since(item.ref, expected_versions.get(item.ref), version)
+                )
+            )
+            continue
+        result.versions[item.ref] = version
         if current is not None:
             # Columns the file does not have keep their current values.
             for name in _WRITTEN:
@@ -595,16 +632,24 @@ def _write(actor: User | None, plan: _Plan) -> None:
 
 
 @transaction.atomic
-def activity_bulk_import(*, actor: User | None, rows: Iterable[ImportRow], dry_run: bool = False) -> BulkImportResult:
+def activity_bulk_import(
+    *,
+    actor: User | None,
+    rows: Iterable[ImportRow],
+    dry_run: bool = False,
+    expected_versions: Mapping[str, int | None] | None = None,
+) -> BulkImportResult:
     """Validate every row, then (unless `dry_run`, and only if no row has an error) write
     them all in one transaction: new external references are created, changed ones
     updated (version bumped, updated_at/updated_by set), unchanged ones left alone.
 
     With any error nothing is written and `result.errors` lists every bad row. `actor=None`
     is the system itself. `result.rollup_keys` names the (relationship, month) keys the
-    write touched.
+    write touched. `expected_versions` (a dry run's `result.versions`) makes a row whose
+    activity was created or changed since that dry run an error, so a commit never
+    overwrites a change its report did not show.
     """
-    plan = _plan(actor, rows, lock=not dry_run)
+    plan = _plan(actor, rows, lock=not dry_run, expected_versions=expected_versions)
     result = plan.result
     if dry_run or result.errors:
         return result

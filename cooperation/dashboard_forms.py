@@ -11,13 +11,11 @@ import datetime
 from typing import Any
 
 from django import forms
-from django.core.exceptions import ValidationError
 from django.http import QueryDict
 
 from cooperation.intensity import Granularity, add_months, period_start, period_starts
+from cooperation.validators import validate_calendar_date
 
-EARLIEST = datetime.date(1900, 1, 1)
-LATEST = datetime.date(2199, 12, 31)
 MAX_CHART_PERIODS = 240
 MAX_HEATMAP_PERIODS = 60
 # A relationship's chart opens on its figures up to today, or up to its last planned
@@ -39,13 +37,8 @@ def bounded_date(label: str, help_text: str = "") -> forms.DateField:
         required=False,
         widget=DateInput(),
         help_text=help_text,
-        validators=[_within_calendar],
+        validators=[validate_calendar_date],
     )
-
-
-def _within_calendar(value: datetime.date) -> None:
-    if not EARLIEST <= value <= LATEST:
-        raise ValidationError(f"Choose a date between {EARLIEST:%Y-%m-%d} and {LATEST:%Y-%m-%d}.")
 
 
 class DashboardForm(forms.Form):

@@ -15,6 +15,7 @@ from cooperation import services
 from cooperation.choices import ActivityStatus, Classification
 from cooperation.models import Accreditation, Activity, Attache, CooperationArea, Post
 from cooperation.permissions import writable_relationships
+from cooperation.validators import validate_calendar_date
 
 
 class DateInput(forms.DateInput):
@@ -150,7 +151,7 @@ class AccreditationRequestForm(forms.Form):
     attache = forms.ModelChoiceField(queryset=Attache.objects.all(), label="Attaché")
     post = forms.ModelChoiceField(queryset=Post.objects.all(), help_text="Where the attaché resides.")
     host_country = forms.ChoiceField(choices=[("", "—"), *list(countries)], label="Host country")
-    requested_on = forms.DateField(widget=DateInput(), label="Requested on")
+    requested_on = forms.DateField(widget=DateInput(), label="Requested on", validators=[validate_calendar_date])
     releasability = forms.TypedChoiceField(coerce=int)
     notes = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
 
@@ -222,7 +223,7 @@ ACCREDITATION_STEP_LABELS = {
 class AccreditationStepForm(forms.Form):
     """One lifecycle step with its date; `IllegalTransition` and the like become form errors."""
 
-    on = forms.DateField(widget=DateInput(), label="On")
+    on = forms.DateField(widget=DateInput(), label="On", validators=[validate_calendar_date])
     version = forms.IntegerField(widget=forms.HiddenInput, min_value=1)
 
     def __init__(self, *args: Any, user: Any, accreditation: Accreditation, action: str, **kwargs: Any) -> None:

@@ -11,6 +11,7 @@ import codecs
 import csv
 import dataclasses
 import io
+import json
 import secrets
 import zipfile
 from collections.abc import Iterator
@@ -187,32 +188,42 @@ def read_import_file(data: bytes) -> ImportFile:
 _STAGING_DIR = "imports"
 
 
+@dataclasses.dataclass(frozen=True)
+class StagedImport:
+    data: bytes
+    # external reference → the version of its activity when the file was checked (None:
+    # not there yet); the commit refuses rows whose activity changed since.
+    versions: dict[str, int | None]
+
+
 def _staged_name(user_id: int, token: str) -> str:
     return f"{_STAGING_DIR}/{user_id}-{token}"
 
 
-def stage_upload(*, user_id: int, data: bytes) -> str:
-    """Keep an uploaded file until its owner commits it; returns the token naming it.
+def stage_upload(*, user_id: int, data: bytes, versions: dict[str, int | None]) -> str:
+    """Keep an uploaded file, and the versions its check saw, until its owner commits it;
+    returns the token naming it.
 
     Staged files live in the default storage (MEDIA_ROOT), so every app process sees
     them; the user's earlier staged files are removed.
     """
     discard_staged(user_id=user_id)
     token = secrets.token_urlsafe(18)
-    default_storage.save(_staged_name(user_id, token), ContentFile(data))
+    name = _staged_name(user_id, token)
+    default_storage.save(f"{name}.versions.json", ContentFile(json.dumps(versions).encode()))
+    default_storage.save(name, ContentFile(data))
     return token
 
 
-def load_staged(*, user_id: int, token: str) -> bytes | None:
+def load_staged(*, user_id: int, token: str) -> StagedImport | None:
     """The staged file `token` of this user, or None (unknown, someone else's or gone)."""
     if not token or not token.replace("-", "").replace("_", "").isalnum():
         return None
     name = _staged_name(user_id, token)
-    if not default_storage.exists(name):
+    if not (default_storage.exists(name) and default_storage.exists(f"{name}.versions.json")):
         return None
-    with default_storage.open(name, "rb") as staged:
-        content: bytes = staged.read()
-        return content
+    with default_storage.open(name, "rb") as staged, default_storage.open(f"{name}.versions.json", "rb") as seen:
+        return StagedImport(data=staged.read(), versions=json.loads(seen.read()))
 
 
 def discard_staged(*, user_id: int) -> None:

@@ -173,8 +173,9 @@ def accreditation_timeline(accreditations: list[Any], *, today: datetime.date) -
         return a.ended_on or a.refused_on or a.withdrawn_on or today
 
     start = min(a.requested_on for a in items)
-    end = max(max(closed(a) for a in items), start + datetime.timedelta(days=30))
-    span = (end - start).days
+    # At least a month wide, without stepping past the calendar's last day.
+    end = max(max(closed(a) for a in items), start + min(datetime.timedelta(days=30), datetime.date.max - start))
+    span = max((end - start).days, 1)
 
     def x(day: datetime.date) -> float:
         return round(100 * (day - start).days / span, 2)

@@ -8,12 +8,10 @@ database constraints stay as the last line of defence.
 
 from __future__ import annotations
 
-import contextlib
 import datetime
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-import pghistory
 from django.apps import apps
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
@@ -21,6 +19,7 @@ from django.utils import timezone
 from django_countries import countries
 
 from cooperation import intensity
+from cooperation.audit import audit_context as _audit
 from cooperation.choices import (
     AccreditationKind,
     AccreditationStatus,
@@ -72,13 +71,6 @@ class StaleVersion(Exception):
 
 
 # Shared helpers ------------------------------------------------------------------
-
-
-@contextlib.contextmanager
-def _audit(actor: User | None, action: str) -> Iterator[None]:
-    """Attach who did what to every history event written inside the block."""
-    with pghistory.context(user=actor.pk if actor is not None else None, action=action):
-        yield
 
 
 def _require_write(actor: User | None, *, relationship: Relationship, releasability: int) -> None:
@@ -470,17 +462,19 @@ def _accreditation_step(
     with _audit(actor, f"accreditation.{action}"):
         current.save()
     if action == "end" and current.kind == AccreditationKind.RESIDENT:
-        # Concurrent accreditations ride on the resident one: they end with it.
-        for concurrent in Accreditation.objects.active().filter(
-            attache_id=current.attache_id, kind=AccreditationKind.CONCURRENT
-        ):
-            _accreditation_step(
-                actor=None,
-                accreditation=concurrent,
-                action="end",
-                on=max(on, concurrent.accredited_on),
-                expected_version=None,
-            )
+        # Concurrent accreditations ride on the resident one: they end with it, as a
+        # system step (the actor may not see them) recorded under the actor's name.
+        with _audit(actor, "accreditation.end"):
+            for concurrent in Accreditation.objects.active().filter(
+                attache_id=current.attache_id, kind=AccreditationKind.CONCURRENT
+            ):
+                _accreditation_step(
+                    actor=None,
+                    accreditation=concurrent,
+                    action="end",
+                    on=max(on, concurrent.accredited_on),
+                    expected_version=None,
+                )
     return current
 
 

@@ -8,18 +8,17 @@ mixed or half-built ones.
 
 from __future__ import annotations
 
-import contextlib
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-import pghistory
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
 from cooperation import intensity
+from cooperation.audit import audit_context as _audit
 from cooperation.choices import WeightSetStatus
 from cooperation.models import AreaWeight, CooperationArea, WeightSet
 from cooperation.models.intensity import DEFAULT_AREA_WEIGHT, LEVEL_WEIGHT_FIELDS
@@ -30,12 +29,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 WEIGHT_SET_EDITABLE_FIELDS = ("name", "description", *LEVEL_WEIGHT_FIELDS.values())
-
-
-@contextlib.contextmanager
-def _audit(actor: User | None, action: str) -> Iterator[None]:
-    with pghistory.context(user=actor.pk if actor is not None else None, action=action):
-        yield
 
 
 def _require_admin(actor: User | None) -> None:

@@ -21,6 +21,7 @@ from cooperation.choices import (
     Service,
 )
 from cooperation.models.visibility import VisibleQuerySet
+from cooperation.validators import validate_calendar_date
 
 if TYPE_CHECKING:
     from accounts.models import User
@@ -98,12 +99,12 @@ class Accreditation(models.Model):
     )
     kind = models.CharField(max_length=20, choices=AccreditationKind.choices)
     status = models.CharField(max_length=20, choices=AccreditationStatus.choices, default=AccreditationStatus.REQUESTED)
-    requested_on = models.DateField()
-    agrement_on = models.DateField("agrément granted on", null=True, blank=True)
-    accredited_on = models.DateField("accredited on", null=True, blank=True)
-    ended_on = models.DateField(null=True, blank=True)
-    refused_on = models.DateField(null=True, blank=True)
-    withdrawn_on = models.DateField(null=True, blank=True)
+    requested_on = models.DateField(validators=[validate_calendar_date])
+    agrement_on = models.DateField("agrément granted on", null=True, blank=True, validators=[validate_calendar_date])
+    accredited_on = models.DateField("accredited on", null=True, blank=True, validators=[validate_calendar_date])
+    ended_on = models.DateField(null=True, blank=True, validators=[validate_calendar_date])
+    refused_on = models.DateField(null=True, blank=True, validators=[validate_calendar_date])
+    withdrawn_on = models.DateField(null=True, blank=True, validators=[validate_calendar_date])
     releasability = models.PositiveSmallIntegerField(choices=Classification.choices, default=Classification.PUBLIC)
     notes = models.TextField(blank=True)
     version = models.PositiveIntegerField(default=1, editable=False)

@@ -20,6 +20,7 @@ from django_countries.fields import CountryField
 from cooperation.audit import audited
 from cooperation.choices import ActivityKind, ActivityLevel, ActivityStatus, Classification
 from cooperation.models.visibility import VisibleQuerySet
+from cooperation.validators import validate_calendar_date
 
 if TYPE_CHECKING:
     from accounts.models import User
@@ -159,8 +160,10 @@ class Activity(models.Model):
     kind = models.CharField(max_length=30, choices=ActivityKind.choices)
     level = models.CharField(max_length=20, choices=ActivityLevel.choices, default=ActivityLevel.WORKING)
     status = models.CharField(max_length=20, choices=ActivityStatus.choices, default=ActivityStatus.PLANNED)
-    start_date = models.DateField()
-    end_date = models.DateField(null=True, blank=True, help_text="Empty for a one-day activity.")
+    start_date = models.DateField(validators=[validate_calendar_date])
+    end_date = models.DateField(
+        null=True, blank=True, validators=[validate_calendar_date], help_text="Empty for a one-day activity."
+    )
     location = models.CharField(max_length=200, blank=True)
     participants = models.IntegerField(default=0)
     counterpart = models.CharField("counterpart organisation", max_length=200, blank=True)

@@ -115,7 +115,7 @@ class ImportView(WorkspaceAccess, View):
             return _render(request, form, status=400)
         result = activity_bulk_import(actor=request.user, rows=parsed.rows, dry_run=True)  # type: ignore[arg-type]
         token = (
-            stage_upload(user_id=_user_id(request), data=data)
+            stage_upload(user_id=_user_id(request), data=data, versions=result.versions)
             if result.ok and (result.created or result.updated)
             else ""
         )
@@ -130,21 +130,26 @@ class ImportView(WorkspaceAccess, View):
 
 
 class ImportCommitView(WorkspaceAccess, View):
-    """Write the checked file, all or nothing; rows are checked again as they are written."""
+    """Write the checked file, all or nothing; rows are checked again as they are written,
+    and a row whose activity was created or changed since the check is refused."""
 
     writes = True
 
     def post(self, request: HttpRequest) -> HttpResponse:
-        data = load_staged(user_id=_user_id(request), token=request.POST.get("token", ""))
-        if data is None:
+        staged = load_staged(user_id=_user_id(request), token=request.POST.get("token", ""))
+        if staged is None:
             messages.error(request, "That upload is no longer waiting to be imported: upload the file again.")
             return redirect("workspace:activity_import")
         try:
-            parsed = read_import_file(data)
+            parsed = read_import_file(staged.data)
         except ImportFileError as error:  # the staged file was checked already; defensive
             messages.error(request, str(error))
             return redirect("workspace:activity_import")
-        result = activity_bulk_import(actor=request.user, rows=parsed.rows)  # type: ignore[arg-type]
+        result = activity_bulk_import(
+            actor=request.user,  # type: ignore[arg-type]
+            rows=parsed.rows,
+            expected_versions=staged.versions,
+        )
         if not result.committed:
             return _render(
                 request,

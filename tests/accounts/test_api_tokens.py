@@ -75,6 +75,17 @@ def test_profile_page_issues_shows_once_and_revokes_own_tokens(world: World) -> 
     assert bad.status_code == 400 and ApiToken.objects.filter(user=world.officer_a).count() == 1
 
 
+@pytest.mark.parametrize("chosen", ["²", "٣x", "1.0", "-1", "", "99999999999999999999"])
+def test_revoking_with_a_token_number_that_is_not_one_is_a_404_and_revokes_nothing(world: World, chosen: str) -> None:
+    """`str.isdigit()` accepts "²", which `int()` refuses: the page must not fail on it."""
+    browser = Client(raise_request_exception=False)
+    browser.force_login(world.officer_a)
+    token, _ = token_issue(user=world.officer_a, name="kept")
+    response = browser.post("/accounts/tokens/", {"revoke": chosen})
+    assert response.status_code == 404 and "Not found" in response.content.decode()
+    assert ApiToken.objects.get(pk=token.pk).revoked_at is None
+
+
 @override_settings(API_THROTTLE_RATES={"token": "2/min", "user": "100/min", "anon": "100/min"})
 def test_throttling_per_token_answers_429_with_retry_after(world: World) -> None:
     _, key = token_issue(user=world.manager, name="busy")

@@ -82,6 +82,17 @@ def test_invalid_create_reports_each_field_and_writes_nothing(world: World, clie
     assert Activity.objects.count() == before
 
 
+def test_dates_outside_the_calendar_are_field_errors(world: World, clients: dict[str, APIClient]) -> None:
+    before = Activity.objects.count()
+    response = clients["officer_a"].post(LIST, new_activity(world, start_date="0017-04-03", end_date="9999-12-31"))
+    assert response.status_code == 400
+    assert response.json() == {
+        "start_date": ["Choose a date between 1900-01-01 and 2199-12-31."],
+        "end_date": ["Choose a date between 1900-01-01 and 2199-12-31."],
+    }
+    assert Activity.objects.count() == before
+
+
 def test_domain_rules_from_the_service_come_back_as_400(world: World, clients: dict[str, APIClient]) -> None:
     response = clients["officer_a"].post(LIST, new_activity(world, end_date="2017-04-01", participants=-3))
     assert response.status_code == 400

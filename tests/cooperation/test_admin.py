@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+from unittest import mock
+
 import pytest
 from django.contrib import admin
 from django.test import Client
 from django.urls import reverse
 
+from cooperation import services
 from cooperation.models import Activity
+from cooperation.selectors import history_for
 from tests.conftest import World
 from tests.factories import AccreditationFactory, AttacheFactory, PostFactory
 
@@ -132,3 +137,75 @@ def test_non_admin_roles_cannot_open_the_admin(world: World) -> None:
     response = client.get(reverse("admin:index"))
     assert response.status_code == 302
     assert "/admin/login/" in response["Location"]
+
+
+def test_a_refused_step_leaves_the_accreditation_as_it_was_and_says_so_alone(
+    admin_client_for: Client, world: World
+) -> None:
+    """Notes changed together with a step the lifecycle refuses: nothing is saved (not the
+    notes without the step), and the page does not also claim a successful change."""
+    accreditation = AccreditationFactory(
+        attache=AttacheFactory(sending_country="US"),
+        post=PostFactory(sending_country="US", host_country="BY", city="Minsk"),
+        status="requested",
+        agrement_on=None,
+        accredited_on=None,
+    )
+    url = reverse("admin:cooperation_accreditation_change", args=[accreditation.pk])
+    response = admin_client_for.post(
+        url,
+        {"releasability": 10, "notes": "Changed", "step": "end", "step_on": "2015-02-01", "expected_version": 1},
+        follow=True,
+    )
+    accreditation.refresh_from_db()
+    assert (accreditation.notes, accreditation.status, accreditation.version) == ("", "requested", 1)
+    assert [entry.label for entry in history_for(accreditation)] == ["insert"]
+    content = response.content.decode()
+    assert "Cannot end this accreditation: it is &#x27;requested&#x27;" in content
+    assert "was changed successfully" not in content
+
+
+def test_a_refused_activity_save_in_the_admin_does_not_claim_success(admin_client_for: Client, world: World) -> None:
+    """The service refuses what the admin form let through (here: someone saved meanwhile,
+    after the form's own version check): the error alone is shown and nothing changes."""
+    activity = world.activities["a_internal"]
+    url = reverse("admin:cooperation_activity_change", args=[activity.pk])
+    page = admin_client_for.get(url)
+    data = {
+        name: value if value is not None else ""
+        for name, value in page.context["adminform"].form.initial.items()
+        if name in (*services.ACTIVITY_EDITABLE_FIELDS, "expected_version")
+    }
+    data |= {"title": "Admin title", "expected_version": 1}
+
+    real_update = services.activity_update
+
+    def someone_saves_first(**kwargs: Any) -> Any:
+        real_update(actor=world.officer_a, activity=activity, data={"location": "Brest"}, expected_version=1)
+        return real_update(**kwargs)
+
+    with mock.patch.object(services, "activity_update", someone_saves_first):
+        response = admin_client_for.post(url, data, follow=True)
+    content = response.content.decode()
+    assert "was changed by someone else" in content
+    assert "was changed successfully" not in content
+    activity.refresh_from_db()
+    assert activity.title == "a internal"  # (the simulated other save shared the request's transaction)
+    assert response.redirect_chain == [(url, 302)]  # back to the form, not to the list
+
+
+def test_an_admin_change_without_the_version_it_started_from_is_refused(admin_client_for: Client, world: World) -> None:
+    """The hidden version is what stops a silent overwrite: a change posted without it is
+    an error, not a save that skips the check."""
+    activity = world.activities["a_internal"]
+    services.activity_update(actor=world.officer_a, activity=activity, data={"location": "Brest"}, expected_version=1)
+    url = reverse("admin:cooperation_activity_change", args=[activity.pk])
+    data = {
+        name: value if value is not None else ""
+        for name, value in admin_client_for.get(url).context["adminform"].form.initial.items()
+        if name in services.ACTIVITY_EDITABLE_FIELDS
+    }
+    response = admin_client_for.post(url, data | {"location": "", "title": "Admin title"})
+    assert response.status_code == 200 and "This field is required." in response.content.decode()
+    activity.refresh_from_db()
+    assert (activity.title, activity.location, activity.version) == ("a internal", "Brest", 2)

@@ -124,6 +124,8 @@ def test_every_bad_row_is_reported_and_nothing_is_written(world: World) -> None:
         row(16, location="Minsk\x00"),
         row(17, state_a="US", state_b="US"),
         row(18, level="Senior"),  # a label is accepted
+        row(19, start_date="0016-06-29"),
+        row(20, end_date="9999-12-31"),
     ]
     result = activity_bulk_import(actor=world.admin, rows=rows)
     assert not result.committed and not Activity.objects.filter(external_ref__startswith="ext-").exists()
@@ -143,6 +145,8 @@ def test_every_bad_row_is_reported_and_nothing_is_written(world: World) -> None:
         (15, "title"),
         (16, "location"),
         (17, "state_b"),
+        (19, "start_date"),
+        (20, "end_date"),
     ]
     messages = {error.row: error.message for error in result.errors}
     assert messages[4].startswith("'parade' is not one of: course, training")
@@ -150,6 +154,7 @@ def test_every_bad_row_is_reported_and_nothing_is_written(world: World) -> None:
     assert messages[9] == "No relationship between Germany and France is registered."
     assert messages[13] == "'ext-2' appears again: it was already on row 2."
     assert messages[15] == "At most 300 characters (this has 301)."
+    assert messages[19] == messages[20] == "Choose a date between 1900-01-01 and 2199-12-31."
 
 
 def test_ten_thousand_rows_with_one_bad_row_write_nothing(world: World) -> None:
@@ -255,6 +260,33 @@ def test_dry_run_writes_nothing_but_counts(world: World) -> None:
     assert not Activity.objects.filter(external_ref="ext-3").exists()
 
 
+def test_a_commit_with_the_dry_runs_versions_refuses_rows_changed_or_created_since(world: World) -> None:
+    ActivityFactory(relationship=world.rel_a, external_ref="ext-2", title="Old", start_date=datetime.date(2017, 3, 1))
+    checked = activity_bulk_import(actor=world.officer_a, rows=[row(2), row(3)], dry_run=True)
+    assert checked.versions == {"ext-2": 1, "ext-3": None}
+    unchanged = activity_bulk_import(
+        actor=world.officer_a, rows=[row(2), row(3)], dry_run=True, expected_versions=checked.versions
+    )
+    assert unchanged.ok
+
+    services.activity_update(
+        actor=world.admin,
+        activity=Activity.objects.get(external_ref="ext-2"),
+        data={"title": "Theirs"},
+        expected_version=1,
+    )
+    ActivityFactory(relationship=world.rel_a, external_ref="ext-3", title="Also theirs")
+    result = activity_bulk_import(actor=world.officer_a, rows=[row(2), row(3)], expected_versions=checked.versions)
+    assert not result.committed
+    assert [(error.row, error.column) for error in result.errors] == [(2, "external_ref"), (3, "external_ref")]
+    assert result.errors[0].message.startswith("'ext-2' was changed by someone else after the file was checked")
+    assert result.errors[1].message.startswith("'ext-3' was created by someone else after the file was checked")
+    assert sorted(Activity.objects.filter(external_ref__startswith="ext-").values_list("title", flat=True)) == [
+        "Also theirs",
+        "Theirs",
+    ]
+
+
 # The bulk rules agree with the single-row service ----------------------------------------
 
 cells = st.fixed_dictionaries(
@@ -262,8 +294,8 @@ cells = st.fixed_dictionaries(
         "title": st.sampled_from(["A course", "", " ", "x" * 300, "x" * 301]),
         "kind": st.sampled_from(["course", "visit", "parade", ""]),
         "status": st.sampled_from(["planned", "conducted", "unknown"]),
-        "start_date": st.sampled_from(["2017-03-01", "2017-02-30", "", "2017-03-05"]),
-        "end_date": st.sampled_from(["", "2017-03-01", "2017-02-28", "2017-03-04"]),
+        "start_date": st.sampled_from(["2017-03-01", "2017-02-30", "", "2017-03-05", "0001-01-01", "9999-12-30"]),
+        "end_date": st.sampled_from(["", "2017-03-01", "2017-02-28", "2017-03-04", "9999-12-31"]),
         "participants": st.sampled_from(["0", "5", "-1", "2147483647", "2147483648"]),
         "releasability": st.sampled_from(["public", "internal", "restricted"]),
         "location": st.sampled_from(["", "Minsk", "y" * 201]),

@@ -12,6 +12,7 @@ from django.urls import reverse
 from cooperation import services
 from cooperation.choices import AccreditationKind, AccreditationStatus
 from cooperation.models import Accreditation
+from cooperation.selectors import history_for
 from tests.conftest import World
 from tests.factories import AccreditationFactory, AttacheFactory, PostFactory
 
@@ -159,3 +160,63 @@ def test_list_query_count_does_not_grow_with_rows(world: World, django_assert_ma
         many = client.get(url, {"per_page": 50}).content.decode()
     assert "<strong>0</strong> accreditations" in empty
     assert "<strong>30</strong> accreditations" in many and "Attaché 29" in many
+
+
+def test_ending_a_resident_accreditation_records_who_on_it_and_on_the_concurrent_ones_it_ends(
+    world: World, whitaker: Accreditation
+) -> None:
+    """The concurrent accreditation ends with the resident one (a system step inside the
+    same request): neither history may lose the person who ended it."""
+    resident = Accreditation.objects.get(attache=whitaker.attache, kind=AccreditationKind.RESIDENT)
+    url = reverse("workspace:accreditation_end", kwargs={"pk": resident.pk})
+    response = signed_in(world.admin).post(url, {"on": "2019-07-31", "version": resident.version})
+    assert response.status_code == 302
+    whitaker.refresh_from_db()
+    assert whitaker.status == AccreditationStatus.ENDED
+    for record in (resident, whitaker):
+        latest = history_for(record)[0]
+        assert (latest.user, latest.action) == (world.admin, "accreditation.end"), record
+        assert ("ended on", None, "2019-07-31") in latest.changes
+    detail = signed_in(world.officer_a).get(reverse("workspace:accreditation_detail", kwargs={"pk": whitaker.pk}))
+    assert "<td>admin</td>\n      <td>accreditation.end</td>" in detail.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("field", "value"), [("requested_on", "9999-12-31"), ("requested_on", "0001-01-01"), ("requested_on", "1899-12-31")]
+)
+def test_a_request_date_outside_the_calendar_is_a_field_error(world: World, kyiv: Any, field: str, value: str) -> None:
+    attache = AttacheFactory(name="New Attaché", sending_country="US")
+    data = {"attache": attache.pk, "post": kyiv.pk, "host_country": "BY", "requested_on": "2020-01-10",
+            "releasability": 10, "notes": ""}  # fmt: skip
+    response = signed_in(world.officer_a).post(reverse("workspace:accreditation_create"), data | {field: value})
+    content = response.content.decode()
+    assert response.status_code == 400
+    assert f'id="id_{field}_errors">Choose a date between 1900-01-01 and 2199-12-31.' in content
+    assert not Accreditation.objects.filter(attache=attache).exists()
+
+
+def test_a_step_date_outside_the_calendar_is_a_field_error(world: World, whitaker: Accreditation) -> None:
+    url = reverse("workspace:accreditation_end", kwargs={"pk": whitaker.pk})
+    response = signed_in(world.officer_a).post(url, {"on": "9999-12-31", "version": whitaker.version})
+    assert response.status_code == 400
+    assert 'id="id_on_errors">Choose a date between 1900-01-01 and 2199-12-31.' in response.content.decode()
+    whitaker.refresh_from_db()
+    assert whitaker.status == AccreditationStatus.ACCREDITED and whitaker.version == 1
+
+
+def test_the_timeline_of_an_attache_requested_at_the_end_of_the_calendar_still_renders(world: World) -> None:
+    """Stored before dates were bounded (or written around the services): the page must
+    not fail on the calendar's last day."""
+    accreditation = AccreditationFactory(
+        attache=AttacheFactory(name="Far Future", sending_country="US"),
+        post=PostFactory(sending_country="US", host_country="BY", city="Minsk"),
+        requested_on=datetime.date(9999, 12, 20),
+        agrement_on=None,
+        accredited_on=None,
+        status=AccreditationStatus.REQUESTED,
+    )
+    client = Client(raise_request_exception=False)
+    client.force_login(world.admin)
+    response = client.get(reverse("workspace:attache_detail", kwargs={"pk": accreditation.attache_id}))
+    assert response.status_code == 200
+    assert "Far Future" in response.content.decode()

@@ -189,6 +189,32 @@ def test_create_errors_appear_beside_their_fields_and_keep_the_values(world: Wor
     assert 'id="id_end_date_errors">The end date cannot be before the start date.' in fixed.content.decode()
 
 
+@pytest.mark.parametrize(
+    "dates",
+    [
+        {"start_date": "0001-01-01"},
+        {"start_date": "1899-12-31"},
+        {"start_date": "9999-12-31", "end_date": "9999-12-31"},
+        {"end_date": "2200-01-01"},
+    ],
+)
+def test_dates_outside_the_calendar_are_field_errors_on_create_and_edit(world: World, dates: dict[str, str]) -> None:
+    """A typo such as 0016 or 9016 is refused beside the field, as the dashboards refuse it."""
+    client = signed_in(world.officer_a)
+    response = client.post(CREATE, form_data(world, external_ref="far", **dates))
+    content = response.content.decode()
+    assert response.status_code == 400
+    for name in dates:
+        assert f'id="id_{name}_errors">Choose a date between 1900-01-01 and 2199-12-31.' in content
+    assert not Activity.objects.filter(external_ref="far").exists()
+
+    activity = world.activities["a_internal"]
+    edit = client.post(reverse("workspace:activity_edit", kwargs={"pk": activity.pk}), edit_data(activity, **dates))
+    assert edit.status_code == 400 and "Choose a date between 1900-01-01 and 2199-12-31." in edit.content.decode()
+    activity.refresh_from_db()
+    assert activity.version == 1 and activity.start_date == datetime.date(2017, 3, 1)
+
+
 def test_create_refuses_another_desks_relationship_and_releasability_above_clearance(world: World) -> None:
     response = signed_in(world.officer_a).post(
         CREATE, form_data(world, relationship=world.rel_b.pk, releasability=Classification.RESTRICTED)

@@ -11,9 +11,11 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client, override_settings
 from django.urls import reverse
 
+from cooperation import services
 from cooperation.bulk import IMPORT_COLUMNS
 from cooperation.models import Activity
 from tests.conftest import World
+from tests.factories import ActivityFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -104,6 +106,42 @@ def test_rows_are_checked_again_at_commit(world: World) -> None:
     assert response.status_code == 409
     assert "No relationship between Belarus and United States is registered." in response.content.decode()
     assert not Activity.objects.filter(external_ref="w-1").exists()
+
+
+def token_of(report: str) -> str:
+    return report.split('name="token" value="')[1].split('"')[0]
+
+
+def test_a_commit_refuses_a_row_someone_changed_after_the_dry_run(world: World) -> None:
+    """The report promised to update the activity as it was then: a change saved since
+    (here in the form) is not overwritten; nothing at all is written."""
+    ActivityFactory(relationship=world.rel_a, external_ref="w-1", title="Before", participants=5)
+    client = signed_in(world.officer_a)
+    report = client.post(IMPORT, {"file": csv_file(line("w-1", title="From the file"), line("w-2"))}).content.decode()
+    assert "<strong>1</strong> to create" in report and "<strong>1</strong> to update" in report
+    activity = Activity.objects.get(external_ref="w-1")
+    services.activity_update(actor=world.admin, activity=activity, data={"location": "Brest"}, expected_version=1)
+
+    response = client.post(COMMIT, {"token": token_of(report)})
+    content = response.content.decode()
+    assert response.status_code == 409
+    assert "&#x27;w-1&#x27; was changed by someone else after the file was checked (version 1 → 2)" in content
+    activity.refresh_from_db()
+    assert (activity.title, activity.location, activity.version) == ("Before", "Brest", 2)
+    assert not Activity.objects.filter(external_ref="w-2").exists()
+
+
+def test_a_commit_refuses_to_update_a_reference_someone_created_after_the_dry_run(world: World) -> None:
+    client = signed_in(world.officer_a)
+    report = client.post(IMPORT, {"file": csv_file(line("w-1"))}).content.decode()
+    assert "<strong>1</strong> to create" in report
+    theirs = ActivityFactory(relationship=world.rel_a, external_ref="w-1", title="Theirs")
+
+    response = client.post(COMMIT, {"token": token_of(report)})
+    assert response.status_code == 409
+    assert "&#x27;w-1&#x27; was created by someone else after the file was checked" in response.content.decode()
+    theirs.refresh_from_db()
+    assert (theirs.title, theirs.version) == ("Theirs", 1)
 
 
 @pytest.mark.parametrize(
