@@ -229,6 +229,9 @@ def test_role_method_endpoint(name: str, method: str, role: str, world: World, c
             assert {row[key] for row in data["results"]} == endpoint.visible(user)
         if endpoint.target is not None:
             assert data["id"] == endpoint.target(world).pk
+        if name.endswith("-detail"):  # every detail answers with the record its URL names
+            key = "code" if name == "area-detail" else "id"
+            assert str(data[key]) == url.rstrip("/").rsplit("/", 1)[1]
         if endpoint.check is not None:
             endpoint.check(world, user, data)
     elif expected == 201:
