@@ -46,6 +46,17 @@ def test_expired_and_revoked_tokens_are_refused_with_401(world: World) -> None:
     assert "revoked" in api(key).get("/api/v1/areas/").json()["detail"]
 
 
+def test_a_token_of_a_user_made_inactive_is_refused(world: World) -> None:
+    """Deactivating through the service revokes the tokens; a user switched off any other
+    way (the admin's checkbox, SQL) keeps them, and authentication must still refuse."""
+    token, key = token_issue(user=world.manager, name="bi")
+    assert api(key).get("/api/v1/areas/").status_code == 200
+    type(world.manager).objects.filter(pk=world.manager.pk).update(is_active=False)
+    response = api(key).get("/api/v1/areas/")
+    assert response.status_code == 401 and response.json() == {"detail": "The token's user is inactive."}
+    assert ApiToken.objects.get(pk=token.pk).revoked_at is None  # refused by the check, not by a revocation
+
+
 def test_issue_token_command_prints_the_key_once(world: World) -> None:
     out = StringIO()
     call_command("issue_token", "manager", "--days", "7", stdout=out)

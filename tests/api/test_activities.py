@@ -175,6 +175,12 @@ def test_conditional_get_answers_304(world: World, clients: dict[str, APIClient]
     first = client.get(detail(activity))
     again = client.get(detail(activity), HTTP_IF_NONE_MATCH=first["ETag"])
     assert again.status_code == 304 and again["ETag"] == first["ETag"] and not again.content
+    star = client.get(detail(activity), HTTP_IF_NONE_MATCH="*")  # any current representation
+    assert star.status_code == 304 and star["ETag"] == first["ETag"] and not star.content
+    other = client.get(detail(activity), HTTP_IF_NONE_MATCH=f'"{activity.pk}-9", W/"abc"')
+    assert other.status_code == 200 and other.json()["id"] == activity.pk
+    both = client.get(detail(activity), HTTP_IF_NONE_MATCH=f'"{activity.pk}-9", {first["ETag"]}')
+    assert both.status_code == 304
     listing = client.get(LIST)
     assert listing["ETag"].startswith('W/"')
     assert client.get(LIST, HTTP_IF_NONE_MATCH=listing["ETag"]).status_code == 304
@@ -264,8 +270,27 @@ def test_bad_paging_parameters_are_400(world: World, clients: dict[str, APIClien
 
 
 def test_page_size_up_to_500(world: World, clients: dict[str, APIClient]) -> None:
+    """More than 500 rows exist, so a page of 500 is really 500 (not a smaller cap) and the next page holds the rest."""
+    Activity.objects.bulk_create(
+        Activity(
+            relationship=world.rel_a,
+            area=area(),
+            title=f"bulk {n}",
+            kind="course",
+            start_date=datetime.date(2019, 1, 1),
+            releasability=Classification.PUBLIC,
+        )
+        for n in range(500)
+    )
     response = clients["admin"].get(LIST, {"page_size": 500})
-    assert response.status_code == 200 and len(response.json()["results"]) == 6
+    assert response.status_code == 200
+    first = response.json()
+    assert len(first["results"]) == 500 and first["next"]
+    rest = clients["admin"].get(first["next"]).json()
+    assert len(rest["results"]) == 6 and rest["next"] is None
+    ids = [row["id"] for row in first["results"] + rest["results"]]
+    visible = set(Activity.objects.visible_to(world.admin).values_list("id", flat=True))
+    assert len(set(ids)) == 506 and set(ids) == visible
 
 
 def test_csv_streams_every_row_with_filters_and_no_formula(world: World, clients: dict[str, APIClient]) -> None:

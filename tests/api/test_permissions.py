@@ -71,6 +71,11 @@ def accreditation(world: World) -> Any:
     return AccreditationFactory(post=PostFactory(sending_country="US", host_country="BY", city="Minsk"))
 
 
+def another_accreditation(world: World) -> Any:
+    """A record besides the one a detail asks for, so that answering with the wrong one shows."""
+    return AccreditationFactory(post=PostFactory(sending_country="US", host_country="BY", city="Brest"))
+
+
 def intensity_counts_what_the_user_sees(world: World, user: Any, data: dict[str, Any]) -> None:
     """The 2017 total of relationship A is exactly the conducted activities `user` may see."""
     visible = Activity.objects.visible_to(user).filter(
@@ -125,7 +130,9 @@ MATRIX: dict[str, Endpoint] = {
         visible=lambda user: set(Post.objects.values_list("id", flat=True)),
     ),
     "post-detail": Endpoint(
-        url=lambda w: f"/api/v1/posts/{accreditation(w).post_id}/", expected=read_only(everyone(200))
+        url=lambda w: f"/api/v1/posts/{accreditation(w).post_id}/",
+        expected=read_only(everyone(200)),
+        setup=another_accreditation,
     ),
     "attache-list": Endpoint(
         url=lambda w: "/api/v1/attaches/",
@@ -133,7 +140,9 @@ MATRIX: dict[str, Endpoint] = {
         visible=lambda user: set(Attache.objects.values_list("id", flat=True)),
     ),
     "attache-detail": Endpoint(
-        url=lambda w: f"/api/v1/attaches/{accreditation(w).attache_id}/", expected=read_only(everyone(200))
+        url=lambda w: f"/api/v1/attaches/{accreditation(w).attache_id}/",
+        expected=read_only(everyone(200)),
+        setup=another_accreditation,
     ),
     "accreditation-list": Endpoint(
         url=lambda w: "/api/v1/accreditations/",
@@ -141,7 +150,9 @@ MATRIX: dict[str, Endpoint] = {
         visible=lambda user: set(Accreditation.objects.visible_to(user).values_list("id", flat=True)),
     ),
     "accreditation-detail": Endpoint(
-        url=lambda w: f"/api/v1/accreditations/{accreditation(w).pk}/", expected=read_only(detail_read())
+        url=lambda w: f"/api/v1/accreditations/{accreditation(w).pk}/",
+        expected=read_only(detail_read()),
+        setup=another_accreditation,
     ),
     "relationship-list": Endpoint(
         url=lambda w: "/api/v1/relationships/",
@@ -229,6 +240,9 @@ def test_role_method_endpoint(name: str, method: str, role: str, world: World, c
             assert {row[key] for row in data["results"]} == endpoint.visible(user)
         if endpoint.target is not None:
             assert data["id"] == endpoint.target(world).pk
+        if name.endswith("-detail"):  # every detail answers with the record its URL names
+            key = "code" if name == "area-detail" else "id"
+            assert str(data[key]) == url.rstrip("/").rsplit("/", 1)[1]
         if endpoint.check is not None:
             endpoint.check(world, user, data)
     elif expected == 201:

@@ -4,7 +4,9 @@ repeats anything — also while other transactions write."""
 
 from __future__ import annotations
 
+import csv
 import datetime
+import io
 import random
 import threading
 import time
@@ -105,6 +107,18 @@ def test_sync_as_csv_has_tombstones(world: World) -> None:
     assert lines[0].endswith(",deleted")
     assert any(line.startswith(f"{world.activities['a_public'].pk},") and line.endswith(",true") for line in lines)
     assert any(",a internal," in line and line.endswith(",false") for line in lines)
+    # The CSV holds the same changes as the JSON feed, tombstones with the stamp to resume from.
+    rows = list(csv.DictReader(io.StringIO("\n".join(lines))))
+    feed, _ = walk(client_for(world.officer_a), EPOCH)
+    assert [int(row["id"]) for row in rows] == [row["id"] for row in feed]
+    tombstones = {int(row["id"]): row for row in rows if row["deleted"] == "true"}
+    expected = {row["id"]: row["updated_at"] for row in feed if row.get("deleted")}
+    assert set(tombstones) == set(expected) == {world.activities["a_public"].pk, world.activities["a_deleted"].pk}
+    for pk, row in tombstones.items():
+        assert datetime.datetime.fromisoformat(row["updated_at"]) == datetime.datetime.fromisoformat(expected[pk])
+        assert {name: value for name, value in row.items() if value} == {
+            "id": str(pk), "updated_at": row["updated_at"], "deleted": "true",
+        }  # fmt: skip
 
 
 # Concurrent writers -------------------------------------------------------------------------

@@ -70,6 +70,19 @@ def test_a_burst_across_a_window_boundary_gets_no_extra_request(world: World, cl
     assert statuses(client, 2) == [200, 429]
 
 
+@override_settings(API_THROTTLE_RATES={"token": "100/min", "user": "3/min", "anon": "100/min"})
+def test_the_user_rate_counts_all_of_a_users_tokens_together(world: World, clock: Clock) -> None:
+    first, second = APIClient(), APIClient()
+    first.credentials(HTTP_AUTHORIZATION=f"Token {token_issue(user=world.manager, name='one')[1]}")
+    second.credentials(HTTP_AUTHORIZATION=f"Token {token_issue(user=world.manager, name='two')[1]}")
+    other = APIClient()
+    other.credentials(HTTP_AUTHORIZATION=f"Token {token_issue(user=world.api_client, name='bi')[1]}")
+    clock.now += 10
+    assert statuses(first, 2) + statuses(second, 2) == [200, 200, 200, 429]
+    assert statuses(first, 1) == [429]
+    assert statuses(other, 3) == [200, 200, 200]  # another user has a rate of their own
+
+
 def test_each_scope_keeps_two_integers_whatever_the_rate(world: World, clock: Clock) -> None:
     client = APIClient()
     token, key = token_issue(user=world.manager, name="t")

@@ -46,12 +46,40 @@ def test_every_domain_model_is_registered_with_search_and_filters() -> None:
             assert model_admin.list_filter, label
 
 
+# A search per model that finds exactly one record of the world (plus the records below).
+SEARCHES = {
+    "cooperation.post": ("Searchable Embassy", "Searchable Embassy"),
+    "cooperation.attache": ("Searchable Attaché", "Searchable Attaché"),
+    "cooperation.accreditation": ("Searchable Attaché", "Searchable Attaché"),
+    "cooperation.relationship": ("CU", "Cuba – United States"),
+    "cooperation.cooperationarea": ("demining", "Demining"),
+    "cooperation.activity": ("Zanzibar", "Zanzibar seminar"),
+    "cooperation.desk": ("Desk B", "Desk B"),
+    "accounts.user": ("officer_b", "officer_b"),
+}
+
+
 @pytest.mark.parametrize("label", DOMAIN_MODELS)
-def test_changelists_load_and_search(admin_client_for: Client, label: str) -> None:
+def test_changelists_load_and_search(admin_client_for: Client, world: World, label: str) -> None:
+    from tests.factories import ActivityFactory
+
+    AccreditationFactory(
+        attache=AttacheFactory(name="Searchable Attaché", sending_country="US"),
+        post=PostFactory(name="Searchable Embassy", sending_country="US", host_country="BY", city="Minsk"),
+    )
+    AccreditationFactory()  # another attaché, post and accreditation, which the searches leave out
+    ActivityFactory(relationship=world.rel_a, title="Zanzibar seminar")
     app, model = label.split(".")
-    response = admin_client_for.get(reverse(f"admin:{app}_{model}_changelist"), {"q": "a"})
-    assert response.status_code == 200
-    assert b"Search" in response.content or b"search" in response.content
+    url = reverse(f"admin:{app}_{model}_changelist")
+    everything = admin_client_for.get(url)
+    assert everything.status_code == 200 and everything.context["cl"].result_count > 1, label
+    term, shown = SEARCHES[label]
+    found = admin_client_for.get(url, {"q": term})
+    assert found.status_code == 200
+    assert found.context["cl"].result_count == 1, (label, list(found.context["cl"].result_list))
+    assert shown in str(found.context["cl"].result_list[0]) or shown in found.content.decode()
+    nothing = admin_client_for.get(url, {"q": "no-such-record-anywhere"})
+    assert nothing.status_code == 200 and nothing.context["cl"].result_count == 0, label
 
 
 def test_activity_change_page_shows_history_and_events_link(admin_client_for: Client, world: World) -> None:

@@ -182,11 +182,23 @@ def test_wrong_recipients_and_months_are_refused(
     assert mail.outbox == [] and not DigestSend.objects.exists()
 
 
+def test_the_running_month_is_refused_and_the_one_before_is_not(managers: dict[str, Any], pin_today: Any) -> None:
+    pin_today(D(2017, 11, 1))  # November has only begun
+    with pytest.raises(ValidationError, match="Only a month that has ended"):
+        digest_send(recipient=managers["boss"], month=D(2017, 11, 1))
+    with pytest.raises(ValidationError, match="Only a month that has ended"):
+        digests_schedule(month=D(2017, 11, 1))
+    assert mail.outbox == [] and not DigestSend.objects.exists()
+    assert digest_send(recipient=managers["boss"], month=OCTOBER) is not None
+    assert [message.to for message in mail.outbox] == [["boss@example.org"]]
+
+
 def test_schedule_queues_every_manager_still_waiting(
     managers: dict[str, Any], world: World, django_capture_on_commit_callbacks: Any
 ) -> None:
     digest_send(recipient=managers["analyst"], month=OCTOBER)
     mail.outbox.clear()
+    UserFactory(username="gone", role=Role.MANAGER, is_active=False, email="gone@example.org")  # never queued
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         scheduled = digests_schedule(month=OCTOBER, actor=world.admin)
     assert (scheduled.queued, scheduled.already_sent, len(callbacks)) == (1, 1, 1)

@@ -83,6 +83,29 @@ def test_days_count_both_ends_and_no_end_date_is_one_day() -> None:
     assert intensity.activity_days(D(2017, 3, 28), D(2017, 4, 5)) == 9
 
 
+@pytest.mark.parametrize(
+    ("area_weight", "level_weight", "participants", "days", "expected"),
+    [
+        # 0.954 × 4 × (1 + log10(153)) × 1 = 12.1527825 (to 15 digits): half-way, rounded up
+        (Decimal("0.954"), Decimal(4), 152, 1, Decimal("12.152783")),
+        # 2.493 × 4 × (1 + log10(97)) × sqrt(22) = 139.6997545
+        (Decimal("2.493"), Decimal(4), 96, 22, Decimal("139.699755")),
+    ],
+)
+def test_a_score_exactly_half_way_rounds_away_from_zero_as_postgresql_does(
+    area_weight: Decimal, level_weight: Decimal, participants: int, days: int, expected: Decimal
+) -> None:
+    level = ActivityLevel.WORKING
+    weights = {name: Decimal(1) for name in ActivityLevel.values} | {level: level_weight}
+    python = score(
+        area_weight=area_weight,
+        level_weight=level_weight,
+        participants=participants,
+        end_date=D(2017, 3, 1) + datetime.timedelta(days=days - 1),
+    )
+    assert python == expected == _sql_score(area_weight, level, weights, participants, days)
+
+
 def test_area_weight_multiplies() -> None:
     assert score(area_weight=Decimal("2.5")) == Decimal("10.000000")
 
@@ -498,6 +521,7 @@ def test_a_refresh_during_an_import_waits_for_it_and_never_double_counts(migrate
 def test_rollups_go_with_a_relationship_deleted_through_the_orm(relationship: Relationship) -> None:
     ActivityFactory(relationship=relationship)
     intensity.rebuild_rollups()
+    assert IntensityRollup.objects.filter(relationship_id=relationship.pk).exists()  # there is something to go
     Activity.objects.filter(relationship=relationship).delete()  # hard delete: the rollups are now stale
     relationship.delete()
     assert not IntensityRollup.objects.exists()

@@ -229,6 +229,26 @@ def test_illegal_moves_are_refused_naming_the_current_state(
     assert (after.status, after.version) == (before.status, before.version)
 
 
+@pytest.mark.parametrize(
+    ("steps", "final", "status", "date_field"),
+    [
+        ([], "refuse", AccreditationStatus.REFUSED, "refused_on"),
+        ([], "withdraw", AccreditationStatus.WITHDRAWN, "withdrawn_on"),
+        (["grant_agrement"], "withdraw", AccreditationStatus.WITHDRAWN, "withdrawn_on"),
+    ],
+)
+def test_an_accreditation_can_be_refused_or_withdrawn_before_it_is_in_force(
+    us_attache: dict[str, object], steps: list[str], final: str, status: str, date_field: str
+) -> None:
+    accreditation = request(us_attache, "UA", D(2015, 1, 1))
+    for number, step in enumerate(steps, start=1):
+        getattr(services, f"accreditation_{step}")(actor=None, accreditation=accreditation, on=D(2015, number + 1, 1))
+    done = getattr(services, f"accreditation_{final}")(actor=None, accreditation=accreditation, on=D(2015, 6, 1))
+    stored = Accreditation.objects.get(pk=accreditation.pk)
+    assert (done.status, stored.status, getattr(stored, date_field)) == (status, status, D(2015, 6, 1))
+    assert stored.version == len(steps) + 2
+
+
 def test_a_step_dated_before_the_previous_one_is_refused(us_attache: dict[str, object]) -> None:
     accreditation = request(us_attache, "UA", D(2015, 5, 4))
     with pytest.raises(ValidationError, match="Agrément cannot be granted before it was requested"):

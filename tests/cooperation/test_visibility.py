@@ -46,6 +46,19 @@ def test_anonymous_and_inactive_users_see_nothing(world: World) -> None:
     assert titles(world.manager) == set()
 
 
+def test_an_inactive_desk_officer_sees_nothing_of_their_own_desk(world: World) -> None:
+    """The manager above has no desks, so its check would pass on the desk rule alone: a
+    desk officer keeps their desks when deactivated, and only `is_active` hides them."""
+    assert titles(world.officer_a) == {"a public", "a internal"}
+    world.officer_a.is_active = False
+    world.officer_a.save()
+    assert titles(world.officer_a) == set()
+    assert titles(world.officer_a, include_deleted=True) == set()
+    assert list(Relationship.objects.visible_to(world.officer_a)) == []
+    assert list(Desk.objects.visible_to(world.officer_a)) == []
+    assert list(Accreditation.objects.visible_to(world.officer_a)) == []
+
+
 def test_counts_follow_the_same_rules(world: World) -> None:
     assert Activity.objects.visible_to(world.officer_a).count() == 2
     assert Activity.objects.visible_to(world.manager).filter(relationship=world.rel_b).count() == 2

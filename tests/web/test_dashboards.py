@@ -352,8 +352,10 @@ def test_relationship_range_errors_are_clear(world: World) -> None:
     too_long = client.get(relationship_url(world.rel_a, granularity="month", start="1950-01-01", end="2017-01-01"))
     assert too_long.status_code == 400 and "At most 240 periods" in too_long.content.decode()
     csv_url = reverse("dashboards:relationship_csv", kwargs={"pk": world.rel_a.pk})
-    assert client.get(csv_url, {"end": "2017-13-01"}).status_code == 400
-    assert client.get(reverse("dashboards:relationship", kwargs={"pk": 987654})).status_code == 404
+    bad_date = client.get(csv_url, {"end": "2017-13-01"})
+    assert bad_date.status_code == 400 and "Enter a valid date." in bad_date.content.decode()
+    missing = client.get(reverse("dashboards:relationship", kwargs={"pk": 987654}))
+    assert missing.status_code == 404 and "There is no such page or record" in missing.content.decode()
 
 
 def test_default_range_runs_from_the_first_figures_and_stays_readable(world: World) -> None:

@@ -97,6 +97,20 @@ def test_a_token_is_only_good_for_its_owner(world: World) -> None:
     assert not Activity.objects.filter(external_ref="w-1").exists()
 
 
+def test_another_users_upload_leaves_a_staged_file_waiting(world: World) -> None:
+    """Staging a file discards the uploader's own earlier files only."""
+    officer = signed_in(world.officer_a)
+    report = officer.post(IMPORT, {"file": csv_file(line("w-1"))}).content.decode()
+    token = report.split('name="token" value="')[1].split('"')[0]
+    other = signed_in(world.admin).post(IMPORT, {"file": csv_file(line("w-2"))}).content.decode()
+    assert 'id="commit-import"' in other
+    response = officer.post(COMMIT, {"token": token})
+    assert response.status_code == 302 and response["Location"] == reverse("workspace:activity_list")
+    assert list(Activity.objects.filter(external_ref__startswith="w-").values_list("external_ref", flat=True)) == [
+        "w-1"
+    ]
+
+
 def test_rows_are_checked_again_at_commit(world: World) -> None:
     client = signed_in(world.officer_a)
     report = client.post(IMPORT, {"file": csv_file(line("w-1"))}).content.decode()
