@@ -3,6 +3,7 @@ services; they never save a model themselves."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from django import forms
@@ -45,6 +46,18 @@ def add_service_error(form: forms.BaseForm, error: ValidationError | PermissionD
         form.add_error(None, str(error) or "You may not do this.")
 
 
+def once_key_field() -> forms.UUIDField:
+    """The hidden one-time key of a create form (see `services._create_once`)."""
+    return forms.UUIDField(widget=forms.HiddenInput, required=False)
+
+
+def give_once_key(form: forms.BaseForm) -> None:
+    """A fresh key when the form is rendered empty; a bound form (re-rendered with errors)
+    keeps the key it was submitted with, so fixing the errors still creates only once."""
+    if not form.is_bound:
+        form.initial["idempotency_key"] = uuid.uuid4()
+
+
 class VersionForm(forms.Form):
     """The version the user saw, for actions (cancel, delete, restore) on one record."""
 
@@ -56,6 +69,7 @@ class ActivityForm(forms.ModelForm):
 
     participants = forms.IntegerField(min_value=0, initial=0)
     version = forms.IntegerField(widget=forms.HiddenInput, required=False, min_value=1)
+    idempotency_key = once_key_field()
 
     class Meta:
         model = Activity
@@ -93,6 +107,9 @@ class ActivityForm(forms.ModelForm):
         if editing:
             fields["version"].required = True
             fields["version"].initial = self.instance.version
+            del fields["idempotency_key"]
+        else:
+            give_once_key(self)
 
     def clean(self) -> dict[str, Any]:
         super().clean()
@@ -108,12 +125,14 @@ class ActivityForm(forms.ModelForm):
         return {name: self.cleaned_data[name] for name in services.ACTIVITY_EDITABLE_FIELDS}
 
     def save(self, commit: bool = True) -> Activity:
-        """Create or update through the services. `StaleVersion` propagates to the view;
-        a refusal (validation or permission) becomes a form error and returns the
-        unsaved instance — check `form.errors` after calling."""
+        """Create or update through the services. `StaleVersion` and `DuplicateSubmission`
+        propagate to the view; a refusal (validation or permission) becomes a form error
+        and returns the unsaved instance — check `form.errors` after calling."""
         try:
             if self.instance.pk is None:
-                return services.activity_create(actor=self.user, **self.service_data())
+                return services.activity_create(
+                    actor=self.user, idempotency_key=self.cleaned_data["idempotency_key"], **self.service_data()
+                )
             return services.activity_update(
                 actor=self.user,
                 activity=self.instance,
@@ -154,14 +173,17 @@ class AccreditationRequestForm(forms.Form):
     requested_on = forms.DateField(widget=DateInput(), label="Requested on", validators=[validate_calendar_date])
     releasability = forms.TypedChoiceField(coerce=int)
     notes = forms.CharField(widget=forms.Textarea(attrs={"rows": 3}), required=False)
+    idempotency_key = once_key_field()
 
     def __init__(self, *args: Any, user: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.user = user
         self.fields["releasability"].choices = clearance_choices(user)  # type: ignore[attr-defined]
         self.fields["releasability"].initial = Classification.PUBLIC
+        give_once_key(self)
 
     def save(self) -> Accreditation | None:
+        """`DuplicateSubmission` propagates to the view; a refusal becomes a form error."""
         try:
             return services.accreditation_request(actor=self.user, **self.cleaned_data)
         except (ValidationError, PermissionDenied) as error:

@@ -9,12 +9,13 @@ database constraints stay as the last line of defence.
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from django.apps import apps
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 from django_countries import countries
 
@@ -67,6 +68,22 @@ class StaleVersion(Exception):
             f"{instance._meta.verbose_name.capitalize()} {instance.pk} was changed by someone else "
             f"(version {expected_version} → {instance.version}; changed: {fields}). "
             "Nothing was saved: reload it and apply your edit again."
+        )
+
+
+class DuplicateSubmission(Exception):
+    """A one-time key already created a record, from other values than these; nothing was written.
+
+    `instance` is the record the key created (visible to the caller, who created it);
+    `fields` names the values that differ from the ones it was created with.
+    """
+
+    def __init__(self, *, instance: Any, fields: list[str]):
+        self.instance = instance
+        self.fields = fields
+        super().__init__(
+            f"This form already created {instance._meta.verbose_name} {instance.pk}, from other values "
+            f"(differing: {', '.join(fields)}). Nothing was saved."
         )
 
 
@@ -128,6 +145,76 @@ def _check_version(instance: Any, expected_version: int | None, *, actor: User |
             expected_version=expected_version,
             changes=_snapshot_changes(instance, since_version=expected_version, actor=actor),
         )
+
+
+Created = TypeVar("Created", bound=models.Model)
+
+
+def _create_once(
+    model: type[Created],
+    *,
+    actor: User | None,
+    key: uuid.UUID | None,
+    submitted: Mapping[str, Any],
+    visible: Callable[[], Any],
+    create: Callable[[], Created],
+) -> Created:
+    """`create()`, unless `key` already created a `model` row for `actor`.
+
+    A form carries a one-time key from the moment it is rendered (an API client may send
+    one as Idempotency-Key), and the row it creates keeps it under a unique constraint on
+    (created_by, key). A second submission with the key — a double click, a retry after a
+    slow answer, on any worker — gets the first one's row instead of a second row: if the
+    first is still in flight, its insert holds this one at the unique index until it
+    commits, and the row is then found. Values that differ from those the row was
+    created with raise `DuplicateSubmission` (an edited resubmission is not silently
+    dropped). The key is per user: another user's key is just a fresh key here, and a
+    row the actor can no longer see is refused, not shown.
+    """
+    if key is None:
+        return create()
+    if actor is None:
+        raise ValueError("A one-time key belongs to a user: system writes cannot take one.")
+    existing = model._default_manager.filter(created_by=actor, idempotency_key=key).first()
+    if existing is None:
+        try:
+            with transaction.atomic():
+                return create()
+        except (IntegrityError, ValidationError):
+            # The same key's first submission committed meanwhile (its row now fails a
+            # uniqueness check, or held our insert until it committed): that is a replay.
+            existing = model._default_manager.filter(created_by=actor, idempotency_key=key).first()
+            if existing is None:
+                raise
+    if not visible().filter(pk=existing.pk).exists():
+        raise PermissionDenied(
+            "This form was already used, for a record you may no longer see. Nothing was saved: open a new form."
+        )
+    differing = _differs_from_creation(existing, submitted)
+    if differing:
+        raise DuplicateSubmission(instance=existing, fields=differing)
+    return existing
+
+
+def _differs_from_creation(instance: models.Model, submitted: Mapping[str, Any]) -> list[str]:
+    """Names in `submitted` whose value is not the one `instance` was created with.
+
+    The creation's history snapshot, not the row: the record may have been edited since,
+    and a replay of the original submission is still the same submission.
+    """
+    meta = instance._meta
+    event_model = apps.get_model(meta.app_label, f"{meta.object_name}Event")
+    created = event_model.objects.filter(pgh_obj_id=instance.pk, pgh_label="insert").order_by("pgh_id").first()
+    source = created if created is not None else instance
+    differing = []
+    for name, value in submitted.items():
+        field = meta.get_field(name)
+        assert isinstance(field, models.Field)
+        then = getattr(source, field.attname)
+        now = value.pk if isinstance(value, models.Model) else value
+        if field.get_prep_value(then) != field.get_prep_value(now):
+            differing.append(name)
+    return differing
 
 
 # Relationships ---------------------------------------------------------------
@@ -193,36 +280,54 @@ def activity_create(
     releasability: int = Classification.INTERNAL,
     accreditation: Accreditation | None = None,
     external_ref: str | None = None,
+    idempotency_key: uuid.UUID | None = None,
 ) -> Activity:
-    _require_write(actor, relationship=relationship, releasability=releasability)
-    now = _now()
-    activity = Activity(
-        relationship=relationship,
-        area=area,
-        accreditation=accreditation,
-        title=title,
-        kind=kind,
-        level=level,
-        status=status,
-        start_date=start_date,
-        end_date=end_date,
-        location=location,
-        participants=participants,
-        counterpart=counterpart,
-        description=description,
-        outcome=outcome,
-        releasability=releasability,
-        external_ref=external_ref or None,
-        created_at=now,
-        updated_at=now,
-        created_by=actor,
-        updated_by=actor,
+    """Record an activity. With `idempotency_key` (a form's one-time key, an API client's
+    Idempotency-Key) at most one per actor and key: see `_create_once`."""
+    values: dict[str, Any] = {
+        "relationship": relationship,
+        "area": area,
+        "accreditation": accreditation,
+        "title": title,
+        "kind": kind,
+        "level": level,
+        "status": status,
+        "start_date": start_date,
+        "end_date": end_date,
+        "location": location,
+        "participants": participants,
+        "counterpart": counterpart,
+        "description": description,
+        "outcome": outcome,
+        "releasability": releasability,
+        "external_ref": external_ref or None,
+    }
+
+    def create() -> Activity:
+        _require_write(actor, relationship=relationship, releasability=releasability)
+        now = _now()
+        activity = Activity(
+            **values,
+            idempotency_key=idempotency_key,
+            created_at=now,
+            updated_at=now,
+            created_by=actor,
+            updated_by=actor,
+        )
+        activity.full_clean()
+        with _audit(actor, "activity.create"):
+            activity.save()
+        intensity.schedule_refresh([intensity.activity_key(activity)])
+        return activity
+
+    return _create_once(
+        Activity,
+        actor=actor,
+        key=idempotency_key,
+        submitted=values,
+        visible=lambda: Activity.objects.visible_to(actor, include_deleted=True),
+        create=create,
     )
-    activity.full_clean()
-    with _audit(actor, "activity.create"):
-        activity.save()
-    intensity.schedule_refresh([intensity.activity_key(activity)])
-    return activity
 
 
 def _locked_activity(actor: User | None, activity: Activity) -> Activity:
@@ -324,40 +429,59 @@ def accreditation_request(
     requested_on: datetime.date,
     releasability: int = Classification.PUBLIC,
     notes: str = "",
+    idempotency_key: uuid.UUID | None = None,
 ) -> Accreditation:
     """Ask a host country to accept `attache`, residing at `post`.
 
     The kind follows from the post: resident when the post is in the host country,
-    concurrent otherwise.
+    concurrent otherwise. With `idempotency_key` (the request form's one-time key) at
+    most one request per actor and key: see `_create_once`.
     """
     host = _country_code(host_country, "host_country")
-    sending = str(attache.sending_country)
-    if str(post.sending_country) != sending:
-        raise ValidationError({"post": f"{post} is not a post of {countries.name(sending)}, the attaché's country."})
-    if host == sending:
-        raise ValidationError({"host_country": "An attaché cannot be accredited to their own country."})
-    relationship = relationship_get_or_create(country_a=sending, country_b=host)
-    _require_write(actor, relationship=relationship, releasability=releasability)
-    now = _now()
-    accreditation = Accreditation(
-        attache=attache,
-        post=post,
-        host_country=host,
-        relationship=relationship,
-        kind=AccreditationKind.RESIDENT if str(post.host_country) == host else AccreditationKind.CONCURRENT,
-        status=AccreditationStatus.REQUESTED,
-        requested_on=requested_on,
-        releasability=releasability,
-        notes=notes,
-        created_at=now,
-        updated_at=now,
-        created_by=actor,
-        updated_by=actor,
+    values: dict[str, Any] = {
+        "attache": attache,
+        "post": post,
+        "host_country": host,
+        "requested_on": requested_on,
+        "releasability": releasability,
+        "notes": notes,
+    }
+
+    def create() -> Accreditation:
+        sending = str(attache.sending_country)
+        if str(post.sending_country) != sending:
+            raise ValidationError(
+                {"post": f"{post} is not a post of {countries.name(sending)}, the attaché's country."}
+            )
+        if host == sending:
+            raise ValidationError({"host_country": "An attaché cannot be accredited to their own country."})
+        relationship = relationship_get_or_create(country_a=sending, country_b=host)
+        _require_write(actor, relationship=relationship, releasability=releasability)
+        now = _now()
+        accreditation = Accreditation(
+            **values,
+            relationship=relationship,
+            kind=AccreditationKind.RESIDENT if str(post.host_country) == host else AccreditationKind.CONCURRENT,
+            status=AccreditationStatus.REQUESTED,
+            idempotency_key=idempotency_key,
+            created_at=now,
+            updated_at=now,
+            created_by=actor,
+            updated_by=actor,
+        )
+        accreditation.full_clean()
+        with _audit(actor, "accreditation.request"):
+            accreditation.save()
+        return accreditation
+
+    return _create_once(
+        Accreditation,
+        actor=actor,
+        key=idempotency_key,
+        submitted=values,
+        visible=lambda: Accreditation.objects.visible_to(actor),
+        create=create,
     )
-    accreditation.full_clean()
-    with _audit(actor, "accreditation.request"):
-        accreditation.save()
-    return accreditation
 
 
 ACCREDITATION_EDITABLE_FIELDS = ("releasability", "notes")

@@ -1,9 +1,10 @@
-"""ETags and If-None-Match / If-Match for the API."""
+"""ETags and If-None-Match / If-Match for the API; Idempotency-Key for creates."""
 
 from __future__ import annotations
 
 import hashlib
 import re
+import uuid
 
 from rest_framework import exceptions
 from rest_framework.request import Request
@@ -60,3 +61,19 @@ def expected_version(request: Request, pk: int) -> int:
     if len(str(body_version)) >= 10:
         raise exceptions.ValidationError({"version": ["This is not a version of this record."]})
     return int(body_version)
+
+
+def idempotency_key(request: Request) -> uuid.UUID | None:
+    """The client's one-time key for a create (the same guard as the HTML forms' hidden key).
+
+    Absent → None (no guard); present but not a UUID → 400, not silently unguarded.
+    """
+    header = request.headers.get("Idempotency-Key")
+    if header is None:
+        return None
+    try:
+        return uuid.UUID(header.strip().strip('"'))
+    except ValueError:
+        raise exceptions.ValidationError(
+            {"Idempotency-Key": ["Send a UUID, a fresh one for each new record (and the same one on a retry)."]}
+        ) from None

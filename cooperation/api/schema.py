@@ -27,6 +27,25 @@ STALE = build_object_type(
     required=["detail"],
 )
 
+ALREADY_CREATED = build_object_type(
+    properties={
+        "detail": STRING,
+        "id": build_basic_type(OpenApiTypes.INT),
+        "changed_fields": build_array_type(STRING),
+    },
+    required=["detail", "id", "changed_fields"],
+)
+IDEMPOTENCY_KEY = OpenApiParameter(
+    "Idempotency-Key",
+    OpenApiTypes.UUID,
+    OpenApiParameter.HEADER,
+    description=(
+        "A UUID of your choosing, fresh for each new record and the same on a retry: a second POST with "
+        "the key you already used answers with the record the first one created instead of creating "
+        "another (422 if its body differs). Keys are per user."
+    ),
+)
+
 DESCRIPTIONS = {
     "304": "Not modified: your If-None-Match names the current representation.",
     "400": "Invalid input.",

@@ -9,7 +9,7 @@ from django.db import connection, transaction
 from django.db.models import QuerySet
 from django.db.models.functions import Coalesce
 from django.utils.functional import cached_property
-from drf_spectacular.utils import PolymorphicProxySerializer, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiResponse, PolymorphicProxySerializer, extend_schema, extend_schema_view
 from rest_framework import exceptions, serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -17,9 +17,10 @@ from rest_framework.response import Response
 from cooperation import services
 from cooperation.api import csv, json_rows
 from cooperation.api.base import ApiViewSet, check_present_not_empty
-from cooperation.api.conditional import expected_version
+from cooperation.api.conditional import expected_version, idempotency_key
 from cooperation.api.errors import etag_for
 from cooperation.api.pagination import decode_cursor
+from cooperation.api.schema import ALREADY_CREATED, IDEMPOTENCY_KEY
 from cooperation.api.serializers import (
     AccreditationSerializer,
     ActivitySerializer,
@@ -63,6 +64,23 @@ moment, in commit order, deletions (and records that left your view or your filt
 `updated_since` = the last `updated_at` you received: nothing is missed or sent twice."""
 
 
+def already_created(activity: Activity, changed_fields: list[str]) -> Response:
+    if changed_fields:
+        detail = (
+            f"This Idempotency-Key already created activity {activity.pk}, from another body "
+            f"(differing: {', '.join(changed_fields)}). Nothing was written: send a fresh key to create another."
+        )
+    else:
+        detail = (
+            f"This Idempotency-Key created activity {activity.pk}, which has been deleted since. "
+            "Nothing was written: send a fresh key to create it again."
+        )
+    return Response(
+        {"detail": detail, "id": activity.pk, "changed_fields": changed_fields},
+        status=status.HTTP_422_UNPROCESSABLE_ENTITY,
+    )
+
+
 @extend_schema_view(
     list=extend_schema(
         description=ACTIVITY_LIST_DOC,
@@ -73,7 +91,23 @@ moment, in commit order, deletions (and records that left your view or your filt
             many=True,
         ),
     ),
-    create=extend_schema(description="Record an activity on one of your desks, up to your clearance."),
+    create=extend_schema(
+        description=(
+            "Record an activity on one of your desks, up to your clearance. Send `Idempotency-Key` to make "
+            "a retry safe: the same key again answers 201 with the activity it created, not a second one."
+        ),
+        parameters=[IDEMPOTENCY_KEY],
+        responses={
+            201: ActivitySerializer,
+            422: OpenApiResponse(
+                ALREADY_CREATED,
+                description=(
+                    "This Idempotency-Key already created activity `id` from another body (`changed_fields`), "
+                    "or that activity was deleted since; nothing was written. Use a fresh key for a new activity."
+                ),
+            ),
+        },
+    ),
     update=extend_schema(description="Replace an activity; needs If-Match (or `version`)."),
     partial_update=extend_schema(description="Change some fields; needs If-Match (or `version`)."),
     destroy=extend_schema(description="Delete (softly: it stays in the history); needs If-Match (or `version`)."),
@@ -256,9 +290,15 @@ class ActivityViewSet(ApiViewSet):
         return Response(self.get_serializer(fresh).data, status=status_code, headers={"ETag": etag_for(fresh)})
 
     def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        key = idempotency_key(request)
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        activity = serializer.save()
+        try:
+            activity = serializer.save(idempotency_key=key)
+        except services.DuplicateSubmission as duplicate:
+            return already_created(duplicate.instance, duplicate.fields)
+        if activity.is_deleted:  # a retry of a create whose activity was deleted since
+            return already_created(activity, [])
         response = self._respond(activity, status.HTTP_201_CREATED)
         response["Location"] = request.build_absolute_uri(f"{activity.pk}/")
         return response

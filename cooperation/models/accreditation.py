@@ -81,7 +81,7 @@ def _on_or_after(later: str, earlier: str) -> Q:
     return Q(**{f"{later}__isnull": True}) | Q(**{f"{later}__gte": F(earlier)})
 
 
-@audited()
+@audited(exclude=["idempotency_key"])
 class Accreditation(models.Model):
     """An attaché accredited to a host country from a post.
 
@@ -115,6 +115,12 @@ class Accreditation(models.Model):
     )
     updated_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    idempotency_key = models.UUIDField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="The one-time key of the form that requested this accreditation (see services.create_once).",
     )
 
     objects = AccreditationQuerySet.as_manager()
@@ -204,6 +210,13 @@ class Accreditation(models.Model):
                 condition=Q(status__in=OPEN_ACCREDITATION_STATUSES),
                 name="accreditation_one_open_per_attache_and_host",
                 violation_error_message="This attaché already has an open accreditation to this country.",
+            ),
+            # A form key requests at most one accreditation per user (services.create_once).
+            models.UniqueConstraint(
+                fields=["created_by", "idempotency_key"],
+                condition=Q(idempotency_key__isnull=False),
+                name="accreditation_once_per_key",
+                violation_error_message="This form was already used to request an accreditation.",
             ),
             # Target of the composite foreign key from Activity (accreditation, relationship).
             models.UniqueConstraint(fields=["id", "relationship"], name="accreditation_id_relationship_key"),

@@ -142,7 +142,7 @@ ACTIVITY_DESCRIPTION_FIELDS = (
 )
 
 
-@audited(exclude=["search_vector"])
+@audited(exclude=["search_vector", "idempotency_key"])
 class Activity(models.Model):
     """One defence-cooperation activity with a partner state."""
 
@@ -190,6 +190,12 @@ class Activity(models.Model):
     )
     deleted_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    idempotency_key = models.UUIDField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="The one-time key of the form or request that created this activity (see services.create_once).",
     )
     # Full-text search over the free-text fields, kept by PostgreSQL itself.
     search_vector = models.GeneratedField(
@@ -241,6 +247,14 @@ class Activity(models.Model):
                 condition=Q(releasability__in=Classification.values),
                 name="activity_releasability_valid",
                 violation_error_message="Unknown releasability.",
+            ),
+            # A form or request key creates at most one activity per user: a double submit
+            # waits for the first insert here and then finds its row (services.create_once).
+            models.UniqueConstraint(
+                fields=["created_by", "idempotency_key"],
+                condition=Q(idempotency_key__isnull=False),
+                name="activity_once_per_key",
+                violation_error_message="This form was already used to create an activity.",
             ),
             # The composite foreign key (accreditation_id, relationship_id) →
             # accreditation (id, relationship_id) is added in migration 0002:

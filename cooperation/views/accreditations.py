@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views import View
 from django_tables2 import RequestConfig
@@ -23,7 +24,7 @@ from cooperation.permissions import can_write_record, is_writer
 from cooperation.selectors import accreditation_timeline, describe_changes, history_for
 from cooperation.tables import AccreditationTable
 from cooperation.views.access import WorkspaceAccess
-from cooperation.views.activities import per_page
+from cooperation.views.activities import already_created, per_page
 
 LIST_FILTERS = ("q", "status", "kind", "host_country", "relationship")
 
@@ -94,7 +95,12 @@ class AccreditationCreateView(WorkspaceAccess, View):
     def post(self, request: HttpRequest) -> HttpResponse:
         form = AccreditationRequestForm(request.POST, user=request.user)
         if form.is_valid():
-            accreditation = form.save()
+            try:
+                accreditation = form.save()
+            except services.DuplicateSubmission as duplicate:
+                url = reverse("workspace:accreditation_detail", args=[duplicate.instance.pk])
+                form, context = already_created(request, AccreditationRequestForm, duplicate, url)
+                return render(request, "workspace/accreditation_form.html", {"form": form, **context}, status=409)
             if accreditation is not None:
                 messages.success(request, "Accreditation requested.")
                 return redirect("workspace:accreditation_detail", pk=accreditation.pk)

@@ -3,6 +3,7 @@ create, edit, duplicate, cancel, delete and restore."""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from django import forms
@@ -132,6 +133,26 @@ class ActivityDetailView(WorkspaceAccess, View):
         )
 
 
+def already_created(
+    request: HttpRequest, form_class: Any, duplicate: services.DuplicateSubmission, url: str, **form_kwargs: Any
+) -> tuple[Any, dict[str, Any]]:
+    """The form again after its key's first submission created a record from other values.
+
+    The user's entries are kept; the form gets a fresh key, so saving it again is a
+    deliberate second record made after reading which record the first save created.
+    """
+    data = request.POST.copy()
+    data["idempotency_key"] = str(uuid.uuid4())
+    form = form_class(data, user=request.user, **form_kwargs)
+    form.is_valid()
+    context = {
+        "record": duplicate.instance,
+        "url": url,
+        "changes": [form[name].label for name in duplicate.fields if name in form.fields],
+    }
+    return form, {"already_created": context}
+
+
 def _render_form(request: HttpRequest, form: ActivityForm, *, status: int = 200, **context: Any) -> HttpResponse:
     return render(request, "workspace/activity_form.html", {"form": form, **context}, status=status)
 
@@ -146,7 +167,12 @@ class ActivityCreateView(WorkspaceAccess, View):
     def post(self, request: HttpRequest) -> HttpResponse:
         form = ActivityForm(request.POST, user=request.user)
         if form.is_valid():
-            activity = form.save()
+            try:
+                activity = form.save()
+            except services.DuplicateSubmission as duplicate:
+                url = reverse("workspace:activity_detail", args=[duplicate.instance.pk])
+                form, context = already_created(request, ActivityForm, duplicate, url)
+                return _render_form(request, form, status=409, **context)
             if not form.errors:
                 messages.success(request, f"Activity “{activity.title}” created.")
                 return redirect("workspace:activity_detail", pk=activity.pk)

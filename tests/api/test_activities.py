@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import datetime
 import io
+import uuid
 
 import pytest
 from rest_framework.test import APIClient
@@ -68,6 +69,64 @@ def test_create_goes_through_the_service_and_answers_201(world: World, clients: 
     assert data["created_at"] != "2001-01-01T00:00:00Z"  # read-only fields are never written
     assert response["Location"].endswith(f"/api/v1/activities/{activity.pk}/")
     assert response["ETag"] == f'"{activity.pk}-1"'
+
+
+def test_a_create_retried_with_its_idempotency_key_answers_with_the_first_activity(
+    world: World, clients: dict[str, APIClient]
+) -> None:
+    key = str(uuid.uuid4())
+    first = clients["officer_a"].post(LIST, new_activity(world), format="json", HTTP_IDEMPOTENCY_KEY=key)
+    again = clients["officer_a"].post(LIST, new_activity(world), format="json", HTTP_IDEMPOTENCY_KEY=key)
+    assert first.status_code == again.status_code == 201
+    assert again.json() == first.json() and again["Location"] == first["Location"]
+    created = Activity.objects.get(title="Mine clearance course")
+    assert str(created.idempotency_key) == key and created.created_by == world.officer_a
+    events = Activity.pgh_event_model.objects.filter(pgh_obj_id=created.pk)  # type: ignore[attr-defined]
+    assert [event.pgh_label for event in events] == ["insert"]
+    fresh = clients["officer_a"].post(LIST, new_activity(world), format="json", HTTP_IDEMPOTENCY_KEY=str(uuid.uuid4()))
+    assert fresh.status_code == 201 and fresh.json()["id"] != created.pk
+    unguarded = clients["officer_a"].post(LIST, new_activity(world), format="json")
+    assert unguarded.status_code == 201
+    assert Activity.objects.filter(title="Mine clearance course").count() == 3
+
+
+def test_an_idempotency_key_with_another_body_or_a_deleted_activity_is_422(
+    world: World, clients: dict[str, APIClient]
+) -> None:
+    key = str(uuid.uuid4())
+    first = clients["officer_a"].post(LIST, new_activity(world), format="json", HTTP_IDEMPOTENCY_KEY=key).json()
+    changed = clients["officer_a"].post(
+        LIST, new_activity(world, participants=14, area="medicine"), format="json", HTTP_IDEMPOTENCY_KEY=key
+    )
+    assert changed.status_code == 422
+    body = changed.json()
+    assert body["id"] == first["id"] and body["changed_fields"] == ["area", "participants"]
+    assert "Nothing was written" in body["detail"]
+    assert Activity.objects.filter(title="Mine clearance course").count() == 1
+    clients["officer_a"].delete(detail(Activity.objects.get(pk=first["id"])), HTTP_IF_MATCH=f'"{first["id"]}-1"')
+    retried = clients["officer_a"].post(LIST, new_activity(world), format="json", HTTP_IDEMPOTENCY_KEY=key)
+    assert retried.status_code == 422 and retried.json()["changed_fields"] == []
+    assert "deleted since" in retried.json()["detail"]
+    assert Activity.objects.filter(title="Mine clearance course").count() == 1
+
+
+def test_another_users_idempotency_key_creates_their_own_activity(world: World, clients: dict[str, APIClient]) -> None:
+    key = str(uuid.uuid4())
+    mine = clients["officer_a"].post(LIST, new_activity(world), format="json", HTTP_IDEMPOTENCY_KEY=key).json()
+    theirs = clients["officer_b"].post(
+        LIST, new_activity(world, relationship=world.rel_b.pk, participants=3), format="json", HTTP_IDEMPOTENCY_KEY=key
+    )
+    assert theirs.status_code == 201
+    assert theirs.json()["id"] != mine["id"] and theirs.json()["relationship_label"] == "Cuba – United States"
+    # Not a 422 naming the first activity: someone else's key is no key of theirs.
+    assert theirs.json()["participants"] == 3 and Activity.objects.get(pk=mine["id"]).participants == 12
+
+
+def test_an_idempotency_key_that_is_not_a_uuid_is_400(world: World, clients: dict[str, APIClient]) -> None:
+    response = clients["officer_a"].post(LIST, new_activity(world), format="json", HTTP_IDEMPOTENCY_KEY="twice")
+    assert response.status_code == 400
+    assert list(response.json()) == ["Idempotency-Key"]
+    assert not Activity.objects.filter(title="Mine clearance course").exists()
 
 
 def test_invalid_create_reports_each_field_and_writes_nothing(world: World, clients: dict[str, APIClient]) -> None:

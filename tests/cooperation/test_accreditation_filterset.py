@@ -18,6 +18,7 @@ COVERED_ELSEWHERE = {
     "notes": "q",
     "updated_at": "updated_since",
     "version": None,  # a concurrency token
+    "idempotency_key": None,  # the one-time key of the form that requested it, not a property
 }
 
 

@@ -28,6 +28,7 @@ COVERED_ELSEWHERE = {
     "updated_at": "updated_since",
     "search_vector": "q",
     "version": None,  # a concurrency token, not a property of the activity
+    "idempotency_key": None,  # the one-time key of the form or request that created it
     "deleted_at": None,  # deleted records are never listed (the API's sync reports them)
     "deleted_by": None,
 }

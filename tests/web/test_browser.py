@@ -1,5 +1,5 @@
 """A desk officer's day in headless Chromium: sign in, create an activity (fixing a
-validation error), filter the list, import a file with a bad row and then a corrected
+validation error, then saving twice), filter the list, import a file with a bad row and then a corrected
 one, export. Screenshots of the key steps go to artifacts/."""
 
 from __future__ import annotations
@@ -50,6 +50,15 @@ def founding_areas() -> None:
     migration.create_areas(apps, None)
 
 
+def send_post_twice(route: Any) -> None:
+    """A form POST whose first answer never reaches the browser, sent again."""
+    if route.request.method != "POST":
+        route.continue_()
+        return
+    route.fetch(max_redirects=0)
+    route.fulfill(response=route.fetch(max_redirects=0))
+
+
 def test_desk_officer_workflow(live_server: Any, page: Any, tmp_path: Path, settings: Any) -> None:
     settings.MEDIA_ROOT = str(tmp_path / "media")
     founding_areas()
@@ -81,9 +90,14 @@ def test_desk_officer_workflow(live_server: Any, page: Any, tmp_path: Path, sett
     assert page.input_value("#id_title") == "English course for officers"
     screenshot(page, "browser-01-validation-error")
     page.fill("#id_end_date", "2016-12-16")
+    # The answer to the save is lost and the POST is sent again (a retry, a second click):
+    # the form's one-time key makes the second one land on the activity the first created.
+    page.route(f"{base}/activities/new/", send_post_twice)
     page.click("#activity-form button[type=submit]")
     page.wait_for_selector("text=Activity “English course for officers” created.")
+    page.unroute(f"{base}/activities/new/")
     assert "Belarus – United States" in page.inner_text("#activity-fields")
+    assert Activity.objects.filter(title="English course for officers").count() == 1
     screenshot(page, "browser-02-created")
 
     # Import a file with one bad row: every problem listed, nothing written.
