@@ -7,11 +7,12 @@ from django.http import HttpRequest
 
 from accounts.models import ApiToken, SecurityEvent, User
 from accounts.services import token_revoke, user_deactivate
+from attache.lost_update_admin import LostUpdateGuard
 from attache.read_only_admin import ReadOnlyAdmin
 
 
 @admin.register(User)
-class UserAdmin(DjangoUserAdmin):
+class UserAdmin(LostUpdateGuard, DjangoUserAdmin):
     list_display = ("username", "email", "role", "clearance", "is_active", "last_login")
     list_filter = ("role", "clearance", "is_active", "is_staff", "desks")
     search_fields = ("username", "first_name", "last_name", "email")
@@ -23,6 +24,9 @@ class UserAdmin(DjangoUserAdmin):
         *(DjangoUserAdmin.add_fieldsets or ()),
         ("Attaché", {"fields": ("role", "clearance")}),
     )
+    # Written by signing in: an open change form must neither put back an older value
+    # nor be refused because the user signed in meanwhile.
+    readonly_fields = ("last_login",)
 
     def save_model(self, request: HttpRequest, obj: User, form: Any, change: bool) -> None:
         deactivated = change and "is_active" in form.changed_data and not obj.is_active

@@ -15,6 +15,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
+from attache.lost_update_admin import LostUpdateGuard
 from attache.read_only_admin import ReadOnlyAdmin
 from cooperation import services
 from cooperation.models import (
@@ -120,7 +121,7 @@ class ServiceSaveMixin:
 
 
 @admin.register(Post)
-class PostAdmin(HistoryMixin, admin.ModelAdmin):
+class PostAdmin(LostUpdateGuard, HistoryMixin, admin.ModelAdmin):
     list_display = ("name", "sending_country", "host_country", "city")
     list_filter = ("sending_country", "host_country")
     search_fields = ("name", "city")
@@ -140,7 +141,7 @@ class AccreditationInline(VisibleRecordsAdmin, admin.TabularInline):
 
 
 @admin.register(Attache)
-class AttacheAdmin(HistoryMixin, admin.ModelAdmin):
+class AttacheAdmin(LostUpdateGuard, HistoryMixin, admin.ModelAdmin):
     list_display = ("name", "rank", "service", "sending_country")
     list_filter = ("service", "sending_country")
     search_fields = ("name", "rank")
@@ -155,7 +156,7 @@ class RelationshipAddForm(forms.ModelForm):
 
 
 @admin.register(Relationship)
-class RelationshipAdmin(VisibleRecordsAdmin, HistoryMixin, admin.ModelAdmin):
+class RelationshipAdmin(LostUpdateGuard, VisibleRecordsAdmin, HistoryMixin, admin.ModelAdmin):
     list_display = ("label", "state_a", "state_b", "created_at")
     list_filter = ("desks",)
     search_fields = ("state_a", "state_b", "notes")
@@ -177,7 +178,7 @@ class RelationshipAdmin(VisibleRecordsAdmin, HistoryMixin, admin.ModelAdmin):
 
 
 @admin.register(CooperationArea)
-class CooperationAreaAdmin(HistoryMixin, admin.ModelAdmin):
+class CooperationAreaAdmin(LostUpdateGuard, HistoryMixin, admin.ModelAdmin):
     list_display = ("code", "name", "position", "is_active")
     list_filter = ("is_active",)
     search_fields = ("code", "name")
@@ -200,7 +201,7 @@ class DeskOfficerInline(admin.TabularInline):
 
 
 @admin.register(Desk)
-class DeskAdmin(VisibleRecordsAdmin, HistoryMixin, admin.ModelAdmin):
+class DeskAdmin(LostUpdateGuard, VisibleRecordsAdmin, HistoryMixin, admin.ModelAdmin):
     list_display = ("name", "description")
     search_fields = ("name",)
     readonly_fields = ("change_history",)

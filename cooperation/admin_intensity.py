@@ -14,6 +14,7 @@ from django.http import HttpRequest
 from django.utils.html import format_html_join
 from django.utils.safestring import SafeString
 
+from attache.lost_update_admin import LostUpdateGuard
 from attache.read_only_admin import ReadOnlyAdmin
 from cooperation import weight_sets
 from cooperation.admin import HistoryMixin, ServiceSaveMixin, VisibleRecordsAdmin
@@ -58,7 +59,7 @@ class WeightSetAdminForm(forms.ModelForm):
 
 
 @admin.register(WeightSet)
-class WeightSetAdmin(ServiceSaveMixin, HistoryMixin, admin.ModelAdmin):
+class WeightSetAdmin(LostUpdateGuard, ServiceSaveMixin, HistoryMixin, admin.ModelAdmin):
     form = WeightSetAdminForm
     list_display = ("name", "status", *LEVEL_FIELDS, "created_at", "first_activated_at")
     list_filter = ("status",)
@@ -67,6 +68,18 @@ class WeightSetAdmin(ServiceSaveMixin, HistoryMixin, admin.ModelAdmin):
 
     def _areas(self) -> list[CooperationArea]:
         return list(CooperationArea.objects.order_by("position", "name"))
+
+    def lost_update_extra_state(self, request: HttpRequest, obj: WeightSet) -> dict[str, tuple[str, Any]]:
+        """The area weights live in their own rows; the status decides whether the weights
+        may change at all (a set activated meanwhile is frozen)."""
+        stored = dict(obj.area_weights.values_list("area_id", "weight"))
+        return {
+            "status": ("Status", obj.get_status_display()),
+            **{
+                f"area_weight:{area.pk}": (f"Weight of area “{area.name}”", stored.get(area.pk, DEFAULT_AREA_WEIGHT))
+                for area in self._areas()
+            },
+        }
 
     def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs: Any) -> Any:
         areas = self._areas()

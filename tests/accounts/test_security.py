@@ -148,7 +148,9 @@ def test_deactivating_in_the_admin_ends_sessions(world: World) -> None:
     admin_client = Client()
     admin_client.force_login(world.admin)
     url = reverse("admin:accounts_user_change", args=[target.pk])
+    loaded = admin_client.get(url).context["adminform"].form.initial["loaded_state"]
     form = {
+        "loaded_state": loaded,  # the state the change form was opened from
         "username": "leaver",
         "role": target.role,
         "clearance": target.clearance,

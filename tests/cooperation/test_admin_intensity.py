@@ -86,11 +86,14 @@ def test_a_draft_shows_its_area_weights_for_editing(client_for_admin: Client) ->
 def test_the_active_set_is_frozen_in_the_admin(client_for_admin: Client) -> None:
     active = WeightSet.objects.active()
     url = reverse("admin:cooperation_weightset_change", args=[active.pk])
-    content = client_for_admin.get(url).content.decode()
+    page = client_for_admin.get(url)
+    content = page.content.decode()
     assert "frozen: copy the set to change them" in content
     assert 'name="senior_weight"' not in content
+    loaded = page.context["adminform"].form.initial["loaded_state"]
     response = client_for_admin.post(
-        url, {"name": "Default, renamed", "description": "", "senior_weight": "9", "_save": "Save"}
+        url,
+        {"name": "Default, renamed", "description": "", "senior_weight": "9", "loaded_state": loaded, "_save": "Save"},
     )
     assert response.status_code == 302
     active.refresh_from_db()
