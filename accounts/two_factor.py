@@ -77,9 +77,17 @@ def _pending_device(user: Any) -> TOTPDevice:
 @login_required
 @require_http_methods(["GET", "POST"])
 def setup(request: HttpRequest) -> HttpResponse:
-    """Show the QR code and key of a new device; a correct code confirms it."""
+    """Show the QR code and key of a new device; a correct code confirms it.
+
+    Replacing or switching off a confirmed device needs a verified session: the password
+    alone must not let anyone swap the owner's authenticator for their own.
+    """
     user = request.user
     confirmed = TOTPDevice.objects.filter(user=user, confirmed=True).exists()
+    if confirmed and not user.is_verified():  # type: ignore[union-attr]
+        return HttpResponseRedirect(
+            f"{reverse('accounts:two_factor_verify')}?{urlencode({'next': request.get_full_path()})}"
+        )
     if request.method == "POST" and "disable" in request.POST:
         if second_factor_required(user):
             messages.error(request, "Administrators must keep a second factor.")

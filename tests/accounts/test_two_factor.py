@@ -141,3 +141,27 @@ def test_the_demo_admin_has_a_device_and_totp_code_prints_a_working_code() -> No
     code = out.getvalue().split()[0]
     device = TOTPDevice.objects.get(user__username="admin", confirmed=True)
     assert device.verify_token(code)
+
+
+def test_a_session_held_at_the_code_cannot_replace_the_device(world: World) -> None:
+    """The password alone must not let anyone swap the victim's authenticator for their own."""
+    device = TOTPDevice.objects.create(user=world.officer_a, name="phone", confirmed=True)
+    client = signed_in(world.officer_a)
+    page = client.get(f"{reverse('accounts:two_factor')}?replace=1")
+    assert page.status_code == 302
+    assert page["Location"].startswith(reverse("accounts:two_factor_verify"))
+    assert not TOTPDevice.objects.filter(user=world.officer_a, confirmed=False).exists()
+    intruder = TOTPDevice.objects.create(user=world.officer_a, name="Authenticator app", confirmed=False)
+    response = client.post(f"{reverse('accounts:two_factor')}?replace=1", {"code": code_for(intruder)})
+    assert response["Location"].startswith(reverse("accounts:two_factor_verify"))
+    assert list(TOTPDevice.objects.filter(user=world.officer_a, confirmed=True)) == [device]
+    assert client.get("/activities/")["Location"].startswith(reverse("accounts:two_factor_verify"))
+
+
+def test_a_session_held_at_the_code_cannot_switch_the_second_factor_off(world: World) -> None:
+    TOTPDevice.objects.create(user=world.manager, name="phone", confirmed=True)
+    client = signed_in(world.manager)
+    response = client.post(reverse("accounts:two_factor"), {"disable": "1"})
+    assert response["Location"].startswith(reverse("accounts:two_factor_verify"))
+    assert TOTPDevice.objects.filter(user=world.manager, confirmed=True).exists()
+    assert client.get("/activities/")["Location"].startswith(reverse("accounts:two_factor_verify"))
