@@ -1,4 +1,4 @@
-"""Session timeouts and security events for permission denials."""
+"""Session timeouts, the user ↔ session map, and security events for permission denials."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from django.contrib.auth import logout
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
 
-from accounts.models import SecurityEventKind
+from accounts.models import SecurityEventKind, UserSession
 from accounts.security import record_security_event
 
 # Refresh the idle clock at most this often, so a busy session is not written on every request.
@@ -47,6 +47,29 @@ class SessionTimeoutMiddleware:
             elif now - last_seen >= TOUCH_INTERVAL:
                 session["last_seen"] = now
         return self.get_response(request)
+
+
+class SessionKeyMiddleware:
+    """Keep `UserSession` pointing at a session whose key changed during the request.
+
+    Django gives a signed-in session a new key when its password changes
+    (`update_session_auth_hash`), and Attaché when the second factor is passed; without
+    this, deactivating the user would miss that session, which would come back if the
+    user were reactivated.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        session = getattr(request, "session", None)
+        before = session.session_key if session is not None else None
+        response = self.get_response(request)
+        if session is not None and before is not None:
+            after = session.session_key
+            if after is not None and after != before:
+                UserSession.objects.filter(session_key=before).update(session_key=after)
+        return response
 
 
 class SecurityEventMiddleware:

@@ -10,7 +10,7 @@ from django.db import InternalError, transaction
 from django.test import Client, override_settings
 from django.urls import reverse
 
-from accounts.models import SecurityEvent, SecurityEventKind
+from accounts.models import SecurityEvent, SecurityEventKind, UserSession
 from accounts.services import token_issue, user_deactivate
 from tests.conftest import World
 from tests.factories import UserFactory
@@ -138,6 +138,27 @@ def test_deactivating_a_user_ends_all_their_sessions_at_once(world: World) -> No
     revoked = SecurityEvent.objects.get(kind=SecurityEventKind.TOKEN_REVOKED)
     assert (revoked.user, revoked.detail["owner"]) == (world.admin, "officer_a")
     assert other.get(reverse("admin:index")).status_code == 200
+
+
+def test_a_session_that_changed_its_password_still_ends_on_deactivation(world: World) -> None:
+    """Changing the password gives the session a new key; deactivation must still find it,
+    or the session comes back when the user is reactivated."""
+    browser = Client()
+    sign_in(browser, "officer_a")
+    new_password = "a-brand-new-passphrase-2026"
+    changed = browser.post(
+        reverse("accounts:password_change"),
+        {"old_password": PASSWORD, "new_password1": new_password, "new_password2": new_password},
+    )
+    assert changed.status_code == 302
+    assert UserSession.objects.get(user=world.officer_a).session_key == browser.session.session_key
+    user_deactivate(actor=world.admin, user=world.officer_a)
+    assert not Session.objects.exists()
+    world.officer_a.is_active = True
+    world.officer_a.save(update_fields=["is_active"])
+    response = browser.get("/activities/")
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("accounts:login"))
 
 
 def test_deactivating_in_the_admin_ends_sessions(world: World) -> None:
