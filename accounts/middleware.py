@@ -1,4 +1,5 @@
-"""Session timeouts, the user ↔ session map, and security events for permission denials."""
+"""Session timeouts, the user ↔ session map, no caching of signed-in responses, and
+security events for permission denials."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from django.contrib import messages
 from django.contrib.auth import logout
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
+from django.utils.cache import add_never_cache_headers
 
 from accounts.models import SecurityEventKind, UserSession
 from accounts.security import record_security_event
@@ -69,6 +71,25 @@ class SessionKeyMiddleware:
             after = session.session_key
             if after is not None and after != before:
                 UserSession.objects.filter(session_key=before).update(session_key=after)
+        return response
+
+
+class NoStoreMiddleware:
+    """Every response to a signed-in user or an API token is `Cache-Control: no-store, private`.
+
+    Records, exports, dashboards and a freshly issued token key are for that user only and
+    only while signed in: neither a shared proxy nor the browser's disk cache may keep
+    them. Checked after the view, so the user a DRF token authenticated counts too.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            add_never_cache_headers(response)
         return response
 
 

@@ -215,3 +215,36 @@ def test_admins_list_security_events_but_cannot_add_change_or_delete_them(world:
     assert cleared.status_code == 302
     assert not TaskFailure.objects.filter(pk=failure.pk).exists()
     assert client.get(reverse("admin:cooperation_taskfailure_add")).status_code == 403
+
+
+def _not_stored(response: object) -> bool:
+    directives = {part.strip() for part in response["Cache-Control"].split(",")}  # type: ignore[index]
+    return {"no-store", "private"} <= directives
+
+
+def test_responses_with_restricted_data_are_not_stored_by_browsers_or_proxies(world: World) -> None:
+    """Records, exports, dashboards, API answers and a freshly issued token key must not
+    stay in a shared proxy or the browser's disk cache after the user has gone."""
+    browser = Client()
+    browser.force_login(world.manager)
+    activity = world.activities["a_internal"]
+    for url in (
+        "/activities/",
+        f"/activities/{activity.pk}/",
+        reverse("workspace:activity_export_csv"),
+        reverse("dashboards:overview"),
+        "/api/v1/activities/",
+        f"/api/v1/activities/{activity.pk}/",
+        "/api/v1/activities/?format=csv",
+    ):
+        response = browser.get(url)
+        assert response.status_code == 200, url
+        assert _not_stored(response), (url, response.get("Cache-Control"))
+    issued = browser.post(reverse("api-tokens"), {"name": "notebook", "days": "5"})
+    assert "notebook" in issued.content.decode() and _not_stored(issued)
+    key = issued.context["new_key"]
+    by_token = Client().get("/api/v1/activities/", HTTP_AUTHORIZATION=f"Token {key}")
+    assert activity.title in by_token.content.decode()
+    assert _not_stored(by_token)
+    # Public pages are not affected.
+    assert "no-store" not in Client().get("/").get("Cache-Control", "")
