@@ -223,7 +223,7 @@ def _not_stored(response: object) -> bool:
 
 
 def test_responses_with_restricted_data_are_not_stored_by_browsers_or_proxies(world: World) -> None:
-    """Records, exports, dashboards, API answers and a freshly issued token key must not
+    """Records, exports, dashboards, API answers, a new second-factor key and a freshly issued token key must not
     stay in a shared proxy or the browser's disk cache after the user has gone."""
     browser = Client()
     browser.force_login(world.manager)
@@ -236,6 +236,7 @@ def test_responses_with_restricted_data_are_not_stored_by_browsers_or_proxies(wo
         "/api/v1/activities/",
         f"/api/v1/activities/{activity.pk}/",
         "/api/v1/activities/?format=csv",
+        reverse("accounts:two_factor"),  # shows a new device's secret key
     ):
         response = browser.get(url)
         assert response.status_code == 200, url
