@@ -1,4 +1,5 @@
-"""Session timeouts and security events for permission denials."""
+"""Session timeouts, the user ↔ session map, no caching of signed-in responses, and
+security events for permission denials."""
 
 from __future__ import annotations
 
@@ -10,8 +11,9 @@ from django.contrib import messages
 from django.contrib.auth import logout
 from django.core.exceptions import PermissionDenied
 from django.http import HttpRequest, HttpResponse
+from django.utils.cache import add_never_cache_headers
 
-from accounts.models import SecurityEventKind
+from accounts.models import SecurityEventKind, UserSession
 from accounts.security import record_security_event
 
 # Refresh the idle clock at most this often, so a busy session is not written on every request.
@@ -47,6 +49,48 @@ class SessionTimeoutMiddleware:
             elif now - last_seen >= TOUCH_INTERVAL:
                 session["last_seen"] = now
         return self.get_response(request)
+
+
+class SessionKeyMiddleware:
+    """Keep `UserSession` pointing at a session whose key changed during the request.
+
+    Django gives a signed-in session a new key when its password changes
+    (`update_session_auth_hash`), and Attaché when the second factor is passed; without
+    this, deactivating the user would miss that session, which would come back if the
+    user were reactivated.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        session = getattr(request, "session", None)
+        before = session.session_key if session is not None else None
+        response = self.get_response(request)
+        if session is not None and before is not None:
+            after = session.session_key
+            if after is not None and after != before:
+                UserSession.objects.filter(session_key=before).update(session_key=after)
+        return response
+
+
+class NoStoreMiddleware:
+    """Every response to a signed-in user or an API token is `Cache-Control: no-store, private`.
+
+    Records, exports, dashboards and a freshly issued token key are for that user only and
+    only while signed in: neither a shared proxy nor the browser's disk cache may keep
+    them. Checked after the view, so the user a DRF token authenticated counts too.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        user = getattr(request, "user", None)
+        if user is not None and user.is_authenticated:
+            add_never_cache_headers(response)
+        return response
 
 
 class SecurityEventMiddleware:

@@ -60,6 +60,12 @@ def _safe_next(request: HttpRequest, default: str = "/") -> str:
     return default
 
 
+def _complete_sign_in(request: HttpRequest, device: TOTPDevice) -> None:
+    """Mark the session verified under a new key: one known before the code is worth nothing after."""
+    request.session.cycle_key()
+    otp_login(request, device)
+
+
 def _qr_data_uri(text: str) -> str:
     buffer = io.BytesIO()
     write_qrcode_image(text, buffer)
@@ -77,9 +83,17 @@ def _pending_device(user: Any) -> TOTPDevice:
 @login_required
 @require_http_methods(["GET", "POST"])
 def setup(request: HttpRequest) -> HttpResponse:
-    """Show the QR code and key of a new device; a correct code confirms it."""
+    """Show the QR code and key of a new device; a correct code confirms it.
+
+    Replacing or switching off a confirmed device needs a verified session: the password
+    alone must not let anyone swap the owner's authenticator for their own.
+    """
     user = request.user
     confirmed = TOTPDevice.objects.filter(user=user, confirmed=True).exists()
+    if confirmed and not user.is_verified():  # type: ignore[union-attr]
+        return HttpResponseRedirect(
+            f"{reverse('accounts:two_factor_verify')}?{urlencode({'next': request.get_full_path()})}"
+        )
     if request.method == "POST" and "disable" in request.POST:
         if second_factor_required(user):
             messages.error(request, "Administrators must keep a second factor.")
@@ -95,7 +109,7 @@ def setup(request: HttpRequest) -> HttpResponse:
                 TOTPDevice.objects.filter(user=user, confirmed=True).exclude(pk=device.pk).delete()
                 device.confirmed = True
                 device.save(update_fields=["confirmed"])
-            otp_login(request, device)
+            _complete_sign_in(request, device)
             messages.success(request, "Your second factor is set up.")
             return HttpResponseRedirect(_safe_next(request))
         record_security_event(kind=SecurityEventKind.SECOND_FACTOR_FAILED, success=False, request=request, user=user)
@@ -124,7 +138,7 @@ def verify(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         for device in devices:
             if device.verify_token(form.cleaned_data["code"]):
-                otp_login(request, device)
+                _complete_sign_in(request, device)
                 return HttpResponseRedirect(_safe_next(request))
         record_security_event(
             kind=SecurityEventKind.SECOND_FACTOR_FAILED, success=False, request=request, user=request.user

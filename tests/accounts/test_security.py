@@ -10,7 +10,7 @@ from django.db import InternalError, transaction
 from django.test import Client, override_settings
 from django.urls import reverse
 
-from accounts.models import SecurityEvent, SecurityEventKind
+from accounts.models import SecurityEvent, SecurityEventKind, UserSession
 from accounts.services import token_issue, user_deactivate
 from tests.conftest import World
 from tests.factories import UserFactory
@@ -140,6 +140,27 @@ def test_deactivating_a_user_ends_all_their_sessions_at_once(world: World) -> No
     assert other.get(reverse("admin:index")).status_code == 200
 
 
+def test_a_session_that_changed_its_password_still_ends_on_deactivation(world: World) -> None:
+    """Changing the password gives the session a new key; deactivation must still find it,
+    or the session comes back when the user is reactivated."""
+    browser = Client()
+    sign_in(browser, "officer_a")
+    new_password = "a-brand-new-passphrase-2026"
+    changed = browser.post(
+        reverse("accounts:password_change"),
+        {"old_password": PASSWORD, "new_password1": new_password, "new_password2": new_password},
+    )
+    assert changed.status_code == 302
+    assert UserSession.objects.get(user=world.officer_a).session_key == browser.session.session_key
+    user_deactivate(actor=world.admin, user=world.officer_a)
+    assert not Session.objects.exists()
+    world.officer_a.is_active = True
+    world.officer_a.save(update_fields=["is_active"])
+    response = browser.get("/activities/")
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("accounts:login"))
+
+
 def test_deactivating_in_the_admin_ends_sessions(world: World) -> None:
     target = UserFactory(username="leaver")
     browser = Client()
@@ -194,3 +215,37 @@ def test_admins_list_security_events_but_cannot_add_change_or_delete_them(world:
     assert cleared.status_code == 302
     assert not TaskFailure.objects.filter(pk=failure.pk).exists()
     assert client.get(reverse("admin:cooperation_taskfailure_add")).status_code == 403
+
+
+def _not_stored(response: object) -> bool:
+    directives = {part.strip() for part in response["Cache-Control"].split(",")}  # type: ignore[index]
+    return {"no-store", "private"} <= directives
+
+
+def test_responses_with_restricted_data_are_not_stored_by_browsers_or_proxies(world: World) -> None:
+    """Records, exports, dashboards, API answers, a new second-factor key and a freshly issued token key must not
+    stay in a shared proxy or the browser's disk cache after the user has gone."""
+    browser = Client()
+    browser.force_login(world.manager)
+    activity = world.activities["a_internal"]
+    for url in (
+        "/activities/",
+        f"/activities/{activity.pk}/",
+        reverse("workspace:activity_export_csv"),
+        reverse("dashboards:overview"),
+        "/api/v1/activities/",
+        f"/api/v1/activities/{activity.pk}/",
+        "/api/v1/activities/?format=csv",
+        reverse("accounts:two_factor"),  # shows a new device's secret key
+    ):
+        response = browser.get(url)
+        assert response.status_code == 200, url
+        assert _not_stored(response), (url, response.get("Cache-Control"))
+    issued = browser.post(reverse("api-tokens"), {"name": "notebook", "days": "5"})
+    assert "notebook" in issued.content.decode() and _not_stored(issued)
+    key = issued.context["new_key"]
+    by_token = Client().get("/api/v1/activities/", HTTP_AUTHORIZATION=f"Token {key}")
+    assert activity.title in by_token.content.decode()
+    assert _not_stored(by_token)
+    # Public pages are not affected.
+    assert "no-store" not in Client().get("/").get("Cache-Control", "")

@@ -5,12 +5,14 @@ from __future__ import annotations
 import time
 
 import pytest
+from django.conf import settings
+from django.contrib.sessions.models import Session
 from django.test import Client
 from django.urls import reverse
 from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from accounts.models import SecurityEvent, SecurityEventKind
+from accounts.models import SecurityEvent, SecurityEventKind, UserSession
 from tests.conftest import World
 
 pytestmark = [pytest.mark.django_db, pytest.mark.second_factor]
@@ -141,3 +143,44 @@ def test_the_demo_admin_has_a_device_and_totp_code_prints_a_working_code() -> No
     code = out.getvalue().split()[0]
     device = TOTPDevice.objects.get(user__username="admin", confirmed=True)
     assert device.verify_token(code)
+
+
+def test_a_session_held_at_the_code_cannot_replace_the_device(world: World) -> None:
+    """The password alone must not let anyone swap the victim's authenticator for their own."""
+    device = TOTPDevice.objects.create(user=world.officer_a, name="phone", confirmed=True)
+    client = signed_in(world.officer_a)
+    page = client.get(f"{reverse('accounts:two_factor')}?replace=1")
+    assert page.status_code == 302
+    assert page["Location"].startswith(reverse("accounts:two_factor_verify"))
+    assert not TOTPDevice.objects.filter(user=world.officer_a, confirmed=False).exists()
+    intruder = TOTPDevice.objects.create(user=world.officer_a, name="Authenticator app", confirmed=False)
+    response = client.post(f"{reverse('accounts:two_factor')}?replace=1", {"code": code_for(intruder)})
+    assert response["Location"].startswith(reverse("accounts:two_factor_verify"))
+    assert list(TOTPDevice.objects.filter(user=world.officer_a, confirmed=True)) == [device]
+    assert client.get("/activities/")["Location"].startswith(reverse("accounts:two_factor_verify"))
+
+
+def test_a_session_held_at_the_code_cannot_switch_the_second_factor_off(world: World) -> None:
+    TOTPDevice.objects.create(user=world.manager, name="phone", confirmed=True)
+    client = signed_in(world.manager)
+    response = client.post(reverse("accounts:two_factor"), {"disable": "1"})
+    assert response["Location"].startswith(reverse("accounts:two_factor_verify"))
+    assert TOTPDevice.objects.filter(user=world.manager, confirmed=True).exists()
+    assert client.get("/activities/")["Location"].startswith(reverse("accounts:two_factor_verify"))
+
+
+def test_the_session_gets_a_new_key_when_the_code_is_accepted(world: World) -> None:
+    """Passing the second factor completes the sign-in: a key known before it is worth nothing after."""
+    device = TOTPDevice.objects.create(user=world.officer_a, name="phone", confirmed=True)
+    client = signed_in(world.officer_a)
+    before = client.session.session_key
+    assert before is not None
+    client.post(reverse("accounts:two_factor_verify"), {"code": code_for(device)})
+    after = client.session.session_key
+    assert after != before
+    assert not Session.objects.filter(session_key=before).exists()
+    assert UserSession.objects.get(user=world.officer_a).session_key == after
+    assert client.get("/activities/").status_code == 200
+    stolen = Client()
+    stolen.cookies[settings.SESSION_COOKIE_NAME] = before
+    assert stolen.get("/activities/")["Location"].startswith(reverse("accounts:login"))
