@@ -30,6 +30,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from bench.bench_api import SERVER_ENV
+
 ROUNDS = 5
 REQUESTS = 400
 PART_ROUNDS = 3
@@ -37,15 +39,7 @@ PART_REQUESTS = 200
 
 
 def main() -> None:
-    env = {
-        **os.environ,
-        "API_BENCHMARK_VIEWS": "true",
-        "API_THROTTLE_TOKEN": "100000000/min",
-        "API_THROTTLE_USER": "100000000/min",
-        "API_THROTTLE_ANON": "100000000/min",
-        "LOG_LEVEL": "WARNING",
-    }
-    subprocess.run([sys.executable, "-m", "bench.bench_api_cost"], env=env, check=True)
+    subprocess.run([sys.executable, "-m", "bench.bench_api_cost"], env={**os.environ, **SERVER_ENV}, check=True)
 
 
 def child() -> None:

@@ -30,23 +30,21 @@ from cooperation.models import (
     Relationship,
     TaskFailure,
 )
-from cooperation.models.activity import ActivityQuerySet
 from cooperation.selectors import history_for
 from cooperation.validators import validate_calendar_date
 
 
 class VisibleRecordsAdmin:
     """The admin lists what `visible_to` gives the signed-in user: everything for
-    administrators; for any other staff member given view rights, only their records
-    (deleted activities included, as the admin restores them)."""
+    administrators; for any other staff member given view rights, only their records.
+    `visible_to_options` go to `visible_to` (the activity admin includes deleted ones, as
+    it restores them)."""
+
+    visible_to_options: dict[str, Any] = {}
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Any]:
         queryset = super().get_queryset(request)  # type: ignore[misc]
-        if isinstance(queryset, ActivityQuerySet):
-            return queryset.visible_to(request.user, include_deleted=True)  # type: ignore[arg-type]
-        if hasattr(queryset, "visible_to"):
-            return queryset.visible_to(request.user)
-        return queryset
+        return queryset.visible_to(request.user, **self.visible_to_options)
 
 
 class HistoryMixin:
@@ -362,6 +360,7 @@ class DeletedFilter(admin.SimpleListFilter):
 @admin.register(Activity)
 class ActivityAdmin(VisibleRecordsAdmin, ServiceSaveMixin, HistoryMixin, admin.ModelAdmin):
     form = ActivityAdminForm
+    visible_to_options = {"include_deleted": True}
     list_display = (
         "title",
         "relationship",

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import pghistory
+from django.db import models
 
 if TYPE_CHECKING:
     from accounts.models import User
@@ -20,6 +21,11 @@ def audited(**options: Any) -> Any:
     deep-copies them, which breaks statement-level triggers.
     """
     return pghistory.track(pghistory.InsertEvent(), pghistory.UpdateEvent(), pghistory.DeleteEvent(), **options)
+
+
+def event_model(model: type[models.Model]) -> Any:
+    """The history table (pghistory's event model) of a model tracked by `audited`."""
+    return model.pgh_event_model  # type: ignore[attr-defined]  # set by pghistory.track
 
 
 @contextlib.contextmanager

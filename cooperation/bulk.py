@@ -36,6 +36,7 @@ from django_countries import countries
 from cooperation.choices import ActivityKind, ActivityLevel, ActivityStatus, Classification
 from cooperation.intensity import add_staged_activities, schedule_refresh
 from cooperation.models import ACTIVITY_DESCRIPTION_FIELDS, Accreditation, Activity, CooperationArea, Relationship
+from cooperation.models.activity import channel_refusal
 from cooperation.permissions import is_writer, writable_relationships
 from cooperation.validators import validate_calendar_date
 
@@ -519,16 +520,12 @@ def _plan(
                 )
                 continue
         channel = values["accreditation_id"]
-        if channel is not None and channel_levels.get(channel, 0) > values["releasability"]:
-            errors.append(
-                RowError(
-                    item.number,
-                    "accreditation" if "accreditation_id" in item.given else "releasability",
-                    f"Accreditation {channel} is "
-                    f"{Classification(channel_levels[channel]).label.lower()}: it cannot be more restricted "
-                    "than the activity that ran through it.",
-                )
-            )
+        refusal = channel is not None and channel_refusal(
+            channel_levels.get(channel, 0), values["releasability"], name=f"Accreditation {channel}"
+        )
+        if refusal:
+            field = "accreditation" if "accreditation_id" in item.given else "releasability"
+            errors.append(RowError(item.number, field, refusal))
             continue
         if current is None:
             if not area[1]:

@@ -13,7 +13,6 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from django.apps import apps
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, models, transaction
 from django.utils import timezone
@@ -21,6 +20,7 @@ from django_countries import countries
 
 from cooperation import intensity
 from cooperation.audit import audit_context as _audit
+from cooperation.audit import event_model
 from cooperation.choices import (
     AccreditationKind,
     AccreditationStatus,
@@ -115,15 +115,15 @@ def _snapshot_changes(instance: Any, *, since_version: int, actor: User | None) 
     The caller names the version; one the actor could not see (taken while the record was
     above their clearance or on another desk) shows no changes: its values stay hidden.
     """
-    event_model = apps.get_model(instance._meta.app_label, f"{instance._meta.object_name}Event")
+    events = event_model(type(instance))
     snapshots = visible_snapshots(instance, actor) if actor is not None else None
     if snapshots is None:
-        snapshots = event_model.objects.filter(pgh_obj_id=instance.pk)
+        snapshots = events.objects.filter(pgh_obj_id=instance.pk)
     then = snapshots.filter(version=since_version).order_by("-pgh_id").first()
     if then is None:
         return {}
     ignored = {"version", "updated_at", "updated_by"}
-    snapshot_fields = {field.attname for field in event_model._meta.concrete_fields}
+    snapshot_fields = {field.attname for field in events._meta.concrete_fields}
     changes = {}
     for field in instance._meta.concrete_fields:
         if field.name in ignored or field.primary_key or field.attname not in snapshot_fields:
@@ -203,8 +203,12 @@ def _differs_from_creation(instance: models.Model, submitted: Mapping[str, Any])
     and a replay of the original submission is still the same submission.
     """
     meta = instance._meta
-    event_model = apps.get_model(meta.app_label, f"{meta.object_name}Event")
-    created = event_model.objects.filter(pgh_obj_id=instance.pk, pgh_label="insert").order_by("pgh_id").first()
+    created = (
+        event_model(type(instance))
+        .objects.filter(pgh_obj_id=instance.pk, pgh_label="insert")
+        .order_by("pgh_id")
+        .first()
+    )
     source = created if created is not None else instance
     differing = []
     for name, value in submitted.items():

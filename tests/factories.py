@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime
 import itertools
+from typing import Any
 
 import factory
 from django.utils import timezone
@@ -83,6 +84,21 @@ class DeskFactory(factory.django.DjangoModelFactory[Desk]):
     def relationships(self, create: bool, extracted: list[Relationship] | None, **kwargs: object) -> None:
         if create and extracted:
             self.relationships.add(*extracted)
+
+
+def course_values(**overrides: Any) -> dict[str, Any]:
+    """Keyword arguments of `services.activity_create` for a demining course (the
+    relationship, at least, among `overrides`)."""
+    return {
+        "area": area("demining"),
+        "title": "Mine clearance course",
+        "kind": "course",
+        "start_date": datetime.date(2017, 4, 3),
+        "end_date": datetime.date(2017, 4, 14),
+        "participants": 12,
+        "releasability": Classification.INTERNAL,
+        **overrides,
+    }
 
 
 def area(code: str = "education") -> CooperationArea:

@@ -21,12 +21,12 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='accreditation',
             name='idempotency_key',
-            field=models.UUIDField(blank=True, editable=False, help_text='The one-time key of the form that requested this accreditation (see services.create_once).', null=True),
+            field=models.UUIDField(blank=True, editable=False, help_text='The one-time key of the form that requested this accreditation (see services._create_once).', null=True),
         ),
         migrations.AddField(
             model_name='activity',
             name='idempotency_key',
-            field=models.UUIDField(blank=True, editable=False, help_text='The one-time key of the form or request that created this activity (see services.create_once).', null=True),
+            field=models.UUIDField(blank=True, editable=False, help_text='The one-time key of the form or request that created this activity (see services._create_once).', null=True),
         ),
         pgtrigger.migrations.AddTrigger(
             model_name='accreditation',

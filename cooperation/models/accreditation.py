@@ -120,7 +120,7 @@ class Accreditation(models.Model):
         null=True,
         blank=True,
         editable=False,
-        help_text="The one-time key of the form that requested this accreditation (see services.create_once).",
+        help_text="The one-time key of the form that requested this accreditation (see services._create_once).",
     )
 
     objects = AccreditationQuerySet.as_manager()
@@ -211,7 +211,7 @@ class Accreditation(models.Model):
                 name="accreditation_one_open_per_attache_and_host",
                 violation_error_message="This attaché already has an open accreditation to this country.",
             ),
-            # A form key requests at most one accreditation per user (services.create_once).
+            # A form key requests at most one accreditation per user (services._create_once).
             models.UniqueConstraint(
                 fields=["created_by", "idempotency_key"],
                 condition=Q(idempotency_key__isnull=False),

@@ -142,6 +142,23 @@ ACTIVITY_DESCRIPTION_FIELDS = (
 )
 
 
+def channel_refusal(channel: int, activity: int, *, name: str = "This accreditation") -> str | None:
+    """Why an activity of releasability `activity` may not run through an accreditation of
+    releasability `channel`, or None when it may.
+
+    Whoever may see the activity must be able to see its channel: same relationship (the
+    composite foreign key) and no more restricted, so visible_to(activity) implies
+    visible_to(accreditation) on every path that shows the link. `Activity.clean` and the
+    import's row check apply it.
+    """
+    if channel <= activity:
+        return None
+    return (
+        f"{name} is {Classification(channel).label.lower()}: "
+        "it cannot be more restricted than the activity that ran through it."
+    )
+
+
 @audited(exclude=["search_vector", "idempotency_key"])
 class Activity(models.Model):
     """One defence-cooperation activity with a partner state."""
@@ -195,7 +212,7 @@ class Activity(models.Model):
         null=True,
         blank=True,
         editable=False,
-        help_text="The one-time key of the form or request that created this activity (see services.create_once).",
+        help_text="The one-time key of the form or request that created this activity (see services._create_once).",
     )
     # Full-text search over the free-text fields, kept by PostgreSQL itself.
     search_vector = models.GeneratedField(
@@ -249,7 +266,7 @@ class Activity(models.Model):
                 violation_error_message="Unknown releasability.",
             ),
             # A form or request key creates at most one activity per user: a double submit
-            # waits for the first insert here and then finds its row (services.create_once).
+            # waits for the first insert here and then finds its row (services._create_once).
             models.UniqueConstraint(
                 fields=["created_by", "idempotency_key"],
                 condition=Q(idempotency_key__isnull=False),
@@ -272,14 +289,10 @@ class Activity(models.Model):
             errors["accreditation"] = (
                 f"This accreditation belongs to {accreditation.relationship.label}, not to {self.relationship.label}."
             )
-        elif accreditation is not None and accreditation.releasability > (self.releasability or 0):
-            # Whoever may see the activity must be able to see its channel: same relationship
-            # (the composite foreign key) and no more restricted, so visible_to(activity)
-            # implies visible_to(accreditation) on every path that shows the link.
-            errors["accreditation"] = (
-                f"This accreditation is {Classification(accreditation.releasability).label.lower()}: "
-                "it cannot be more restricted than the activity that ran through it."
-            )
+        elif accreditation is not None and (
+            refusal := channel_refusal(accreditation.releasability, self.releasability or 0)
+        ):
+            errors["accreditation"] = refusal
         if self._state.adding and self.area_id and not self.area.is_active:
             errors["area"] = f"The area {self.area.name!r} is no longer in use."
         if errors:

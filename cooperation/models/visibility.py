@@ -12,6 +12,8 @@ from django.apps import apps
 from django.db import models
 from django.db.models import Q
 
+from cooperation.audit import event_model
+
 if TYPE_CHECKING:
     from accounts.models import User
 
@@ -63,5 +65,8 @@ def visible_snapshots(instance: models.Model, user: User | None) -> models.Query
     queryset = type(instance)._default_manager.all()
     if not isinstance(queryset, VisibleQuerySet):
         return None
-    event_model = apps.get_model(instance._meta.app_label, f"{instance._meta.object_name}Event")
-    return event_model.objects.filter(pgh_obj_id=instance.pk).filter(queryset.visibility_q(user, pk="pgh_obj_id"))
+    return (
+        event_model(type(instance))
+        .objects.filter(pgh_obj_id=instance.pk)
+        .filter(queryset.visibility_q(user, pk="pgh_obj_id"))
+    )

@@ -140,14 +140,19 @@ def test_admin_cannot_hard_delete_activities(admin_client_for: Client, world: Wo
     assert response.status_code == 403
 
 
-def test_admin_records_accreditation_steps(admin_client_for: Client, world: World) -> None:
-    accreditation = AccreditationFactory(
+def requested_accreditation() -> Any:
+    """A US attaché's accreditation from the post in Minsk, requested and no further."""
+    return AccreditationFactory(
         attache=AttacheFactory(sending_country="US"),
         post=PostFactory(sending_country="US", host_country="BY", city="Minsk"),
         status="requested",
         agrement_on=None,
         accredited_on=None,
     )
+
+
+def test_admin_records_accreditation_steps(admin_client_for: Client, world: World) -> None:
+    accreditation = requested_accreditation()
     url = reverse("admin:cooperation_accreditation_change", args=[accreditation.pk])
     response = admin_client_for.post(
         url,
@@ -172,13 +177,7 @@ def test_a_refused_step_leaves_the_accreditation_as_it_was_and_says_so_alone(
 ) -> None:
     """Notes changed together with a step the lifecycle refuses: nothing is saved (not the
     notes without the step), and the page does not also claim a successful change."""
-    accreditation = AccreditationFactory(
-        attache=AttacheFactory(sending_country="US"),
-        post=PostFactory(sending_country="US", host_country="BY", city="Minsk"),
-        status="requested",
-        agrement_on=None,
-        accredited_on=None,
-    )
+    accreditation = requested_accreditation()
     url = reverse("admin:cooperation_accreditation_change", args=[accreditation.pk])
     response = admin_client_for.post(
         url,

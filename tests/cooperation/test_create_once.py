@@ -16,7 +16,14 @@ from cooperation import services
 from cooperation.choices import Classification
 from cooperation.models import Accreditation, Activity
 from tests.conftest import World
-from tests.factories import AttacheFactory, DeskFactory, PostFactory, RelationshipFactory, UserFactory, area
+from tests.factories import (
+    AttacheFactory,
+    DeskFactory,
+    PostFactory,
+    RelationshipFactory,
+    UserFactory,
+    course_values,
+)
 
 D = datetime.date
 ActivityEvent = Activity.pgh_event_model  # type: ignore[attr-defined]
@@ -24,18 +31,9 @@ AccreditationEvent = Accreditation.pgh_event_model  # type: ignore[attr-defined]
 
 
 def create(actor: Any, relationship: Any, key: uuid.UUID | None, **overrides: Any) -> Activity:
-    fields: dict[str, Any] = {
-        "relationship": relationship,
-        "area": area("demining"),
-        "title": "Mine clearance course",
-        "kind": "course",
-        "start_date": D(2017, 4, 3),
-        "end_date": D(2017, 4, 14),
-        "participants": 12,
-        "releasability": Classification.INTERNAL,
-    }
-    fields.update(overrides)
-    return services.activity_create(actor=actor, idempotency_key=key, **fields)
+    return services.activity_create(
+        actor=actor, idempotency_key=key, **course_values(relationship=relationship, **overrides)
+    )
 
 
 def insert_events(activity: Activity) -> int:

@@ -11,24 +11,13 @@ from cooperation import services
 from cooperation.choices import AccreditationKind, AccreditationStatus, ActivityStatus, Classification
 from cooperation.models import Accreditation, Activity, Relationship
 from tests.conftest import World
-from tests.factories import AttacheFactory, PostFactory, area
+from tests.factories import AttacheFactory, PostFactory, course_values
 
 D = datetime.date
 
 
 def create(world: World, actor: object, **overrides: object) -> Activity:
-    fields: dict[str, object] = {
-        "relationship": world.rel_a,
-        "area": area("demining"),
-        "title": "Mine clearance course",
-        "kind": "course",
-        "start_date": D(2017, 4, 3),
-        "end_date": D(2017, 4, 14),
-        "participants": 12,
-        "releasability": Classification.INTERNAL,
-    }
-    fields.update(overrides)
-    return services.activity_create(actor=actor, **fields)  # type: ignore[arg-type]
+    return services.activity_create(actor=actor, **course_values(**{"relationship": world.rel_a, **overrides}))  # type: ignore[arg-type]
 
 
 # Activities ------------------------------------------------------------------------------
