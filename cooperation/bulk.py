@@ -447,9 +447,10 @@ def _plan(
     channel_ids = accreditation_ids | {
         values["accreditation_id"] for values in existing.values() if values["accreditation_id"] is not None
     }
-    channel_levels = (
-        dict(Accreditation.objects.filter(pk__in=channel_ids).values_list("pk", "releasability")) if channel_ids else {}
-    )
+    channel_queryset = Accreditation.objects.filter(pk__in=channel_ids).order_by("pk")
+    if lock:  # held until the commit, as services._lock_channel does for a single write
+        channel_queryset = channel_queryset.select_for_update(no_key=True)
+    channel_levels = dict(channel_queryset.values_list("pk", "releasability")) if channel_ids else {}
 
     def label(relationship_id: int) -> str:
         if relationship_id not in labels:

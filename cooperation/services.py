@@ -138,6 +138,22 @@ def _lock(model: Any, pk: int) -> Any:
     return model.objects.select_for_update().get(pk=pk)
 
 
+def _lock_channel(activity: Activity) -> None:
+    """Read the activity's accreditation again, locked until the transaction ends, before
+    the channel rule is checked (`Activity.clean`).
+
+    `accreditation_update` locks the accreditation before it counts the activities below
+    its new releasability, so the two checks cannot pass side by side: a write that links
+    an activity waits for a raise in flight and then sees the raised level; a raise waits
+    for the link and then counts it. (FOR NO KEY UPDATE: inserting other activities
+    through the same accreditation is not held up by it.)
+    """
+    if activity.accreditation_id is not None:
+        locked = Accreditation.objects.select_for_update(no_key=True).filter(pk=activity.accreditation_id).first()
+        if locked is not None:
+            activity.accreditation = locked
+
+
 def _check_version(instance: Any, expected_version: int | None, *, actor: User | None) -> None:
     if expected_version is not None and instance.version != expected_version:
         raise StaleVersion(
@@ -318,6 +334,7 @@ def activity_create(
             created_by=actor,
             updated_by=actor,
         )
+        _lock_channel(activity)
         activity.full_clean()
         with _audit(actor, "activity.create"):
             activity.save()
@@ -373,6 +390,8 @@ def activity_update(
         return current
     if "relationship" in data or "releasability" in data:
         _require_write(actor, relationship=current.relationship, releasability=current.releasability)
+    if "accreditation" in data or "releasability" in data:
+        _lock_channel(current)
     current.full_clean()
     current.version += 1
     current.updated_at = _now()

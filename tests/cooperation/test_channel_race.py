@@ -1,0 +1,167 @@
+"""The channel rule (an activity is never less restricted than the accreditation it ran
+through) holds when a link and a raise of the accreditation's releasability arrive at the
+same time: each checks the other's committed state, never a state from before it
+(services._lock_channel, accreditation_update's row lock, the import's locked levels)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.db import connection, transaction
+
+from cooperation import services
+from cooperation.bulk import ImportRow, activity_bulk_import
+from cooperation.choices import Classification
+from cooperation.models import Accreditation, Activity
+from tests.factories import AccreditationFactory, AttacheFactory, PostFactory, course_values
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def channel(migrated_data: None) -> Accreditation:
+    """An internal accreditation, US attaché in Minsk."""
+    return AccreditationFactory(
+        attache=AttacheFactory(sending_country="US"),
+        post=PostFactory(sending_country="US", host_country="BY"),
+        releasability=Classification.INTERNAL,
+    )
+
+
+def raise_to_restricted(accreditation: Accreditation) -> Accreditation:
+    return services.accreditation_update(
+        actor=None,
+        accreditation=accreditation,
+        data={"releasability": Classification.RESTRICTED},
+        expected_version=None,
+    )
+
+
+def link_internal_activity(accreditation: Accreditation) -> Activity:
+    return services.activity_create(
+        actor=None,
+        **course_values(relationship=accreditation.relationship, accreditation=accreditation, title="Via the channel"),
+    )
+
+
+def hold_open(first: Callable[[], Any], second: Callable[[], Any]) -> dict[str, Any]:
+    """Run `first` in a transaction left open, then `second` on another connection; commit
+    `first` once `second` has had a second to run (it must wait for the commit to decide)."""
+    done, release = threading.Event(), threading.Event()
+    results: dict[str, Any] = {}
+
+    def run(name: str, action: Callable[[], Any], hold: bool) -> None:
+        try:
+            with transaction.atomic():
+                results[name] = action()
+                if hold:
+                    done.set()
+                    release.wait(10)
+        except BaseException as error:
+            results[name] = error
+        finally:
+            done.set()
+            connection.close()
+
+    one = threading.Thread(target=run, args=("first", first, True))
+    one.start()
+    assert done.wait(10)
+    two = threading.Thread(target=run, args=("second", second, False))
+    two.start()
+    two.join(1.0)
+    results["second waited"] = two.is_alive()
+    release.set()
+    one.join(10)
+    two.join(10)
+    return results
+
+
+def linked_below(accreditation: Accreditation) -> int:
+    current = Accreditation.objects.get(pk=accreditation.pk)
+    return Activity.objects.filter(accreditation=current, releasability__lt=current.releasability).count()
+
+
+def test_a_link_arriving_during_a_raise_waits_and_is_refused(channel: Accreditation) -> None:
+    results = hold_open(lambda: raise_to_restricted(channel), lambda: link_internal_activity(channel))
+    assert isinstance(results["first"], Accreditation), results
+    assert results["second waited"], "the link should wait for the raise to commit"
+    assert isinstance(results["second"], ValidationError), results
+    assert "cannot be more restricted than the activity" in str(results["second"].message_dict["accreditation"])
+    assert not Activity.objects.filter(title="Via the channel").exists()
+    assert Accreditation.objects.get(pk=channel.pk).releasability == Classification.RESTRICTED
+
+
+def test_a_raise_arriving_during_a_link_waits_and_is_refused(channel: Accreditation) -> None:
+    results = hold_open(lambda: link_internal_activity(channel), lambda: raise_to_restricted(channel))
+    assert isinstance(results["first"], Activity), results
+    assert results["second waited"], "the raise should wait for the link to commit"
+    assert isinstance(results["second"], ValidationError), results
+    assert "1 activity that ran through this accreditation is less restricted" in str(
+        results["second"].message_dict["releasability"]
+    )
+    assert Accreditation.objects.get(pk=channel.pk).releasability == Classification.INTERNAL
+    assert linked_below(channel) == 0
+
+
+def test_an_edit_lowering_an_activity_during_a_raise_is_refused(channel: Accreditation) -> None:
+    activity = services.activity_create(
+        actor=None,
+        **course_values(
+            relationship=channel.relationship,
+            accreditation=channel,
+            title="Restricted course",
+            releasability=Classification.RESTRICTED,
+        ),
+    )
+    Accreditation.objects.filter(pk=channel.pk).update(releasability=Classification.RESTRICTED)
+    channel.refresh_from_db()
+
+    def lower() -> Activity:
+        return services.activity_update(
+            actor=None,
+            activity=activity,
+            data={"releasability": Classification.INTERNAL},
+            expected_version=activity.version,
+        )
+
+    # The accreditation is held (as by a raise in flight); the edit must read it afresh.
+    results = hold_open(lambda: raise_to_restricted(channel), lower)
+    assert results["second waited"], "the edit should wait for the accreditation to be released"
+    assert isinstance(results["second"], ValidationError), results
+    assert Activity.objects.get(pk=activity.pk).releasability == Classification.RESTRICTED
+    assert linked_below(channel) == 0
+
+
+def test_an_import_linking_during_a_raise_waits_and_refuses_the_row(channel: Accreditation) -> None:
+    values = {
+        "external_ref": "race-1",
+        "state_a": "BY",
+        "state_b": "US",
+        "area": "demining",
+        "title": "Imported via the channel",
+        "kind": "course",
+        "level": "working",
+        "status": "conducted",
+        "start_date": "2017-04-03",
+        "end_date": "",
+        "location": "Minsk",
+        "participants": "12",
+        "counterpart": "",
+        "description": "",
+        "outcome": "",
+        "releasability": "internal",
+        "accreditation": str(channel.pk),
+    }
+    results = hold_open(
+        lambda: raise_to_restricted(channel), lambda: activity_bulk_import(actor=None, rows=[ImportRow(2, values)])
+    )
+    assert results["second waited"], "the import should wait for the raise to commit"
+    result = results["second"]
+    assert not isinstance(result, BaseException), result
+    assert [(error.row, error.column) for error in result.errors] == [(2, "accreditation")], result.errors
+    assert "cannot be more restricted than the activity" in result.errors[0].message
+    assert not Activity.objects.filter(external_ref="race-1").exists()
