@@ -25,11 +25,12 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture
 def channel(migrated_data: None) -> Accreditation:
     """An internal accreditation, US attaché in Minsk."""
-    return AccreditationFactory(
+    accreditation: Accreditation = AccreditationFactory.create(
         attache=AttacheFactory(sending_country="US"),
         post=PostFactory(sending_country="US", host_country="BY"),
         releasability=Classification.INTERNAL,
     )
+    return accreditation
 
 
 def raise_to_restricted(accreditation: Accreditation) -> Accreditation:
