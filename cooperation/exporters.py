@@ -6,7 +6,9 @@ into a temporary file that is then streamed out. The columns are the import colu
 an export can be edited and imported back.
 
 Text that a spreadsheet would run as a formula (starting with = + - @, tab or carriage
-return) is prefixed with a quote; the importer removes that quote again.
+return) is prefixed with a quote, and so is text that starts with a quote followed by
+one of those or another quote; the importer removes exactly that quote again
+(`bulk.unquote`), so every text imports back as it was exported.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from typing import IO, Any
 
 from django.db.models import QuerySet
 
-from cooperation.bulk import IMPORT_COLUMNS
+from cooperation.bulk import FORMULA_STARTS, IMPORT_COLUMNS, QUOTED_STARTS
 from cooperation.choices import Classification
 from cooperation.models import ACTIVITY_DESCRIPTION_FIELDS, Activity
 
@@ -34,7 +36,7 @@ _QUERY_FIELDS = (
     "updated_at",
 )
 _RELEASABILITY_CODES = {member.value: member.code for member in Classification}
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_QUOTE_BEFORE = (*FORMULA_STARTS, *QUOTED_STARTS)
 CHUNK_SIZE = 2000
 
 TEMPLATE_EXAMPLE = (
@@ -59,8 +61,9 @@ TEMPLATE_EXAMPLE = (
 
 
 def neutralise(value: Any) -> Any:
-    """A text cell that a spreadsheet would evaluate, made inert."""
-    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+    """A text cell that a spreadsheet would evaluate, made inert; text that would look
+    quoted already gets one more quote, so that `bulk.unquote` is its exact inverse."""
+    if isinstance(value, str) and value.startswith(_QUOTE_BEFORE):
         return "'" + value
     return value
 
