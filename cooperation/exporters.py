@@ -3,12 +3,14 @@
 Rows come from the database through a server-side cursor (`QuerySet.iterator`) as plain
 tuples; CSV is streamed as it is written, XLSX is written by openpyxl's write-only mode
 into a temporary file that is then streamed out. The columns are the import columns, so
-an export can be edited and imported back.
+an export can be edited and imported back. The dashboards' CSV downloads use the same
+writer.
 
-Text that a spreadsheet would run as a formula (starting with = + - @, tab or carriage
-return) is prefixed with a quote, and so is text that starts with a quote followed by
-one of those or another quote; the importer removes exactly that quote again
-(`bulk.unquote`), so every text imports back as it was exported.
+The writers (`csv_stream`, `xlsx_file`) neutralise every text cell: text that a
+spreadsheet would run as a formula (starting with = + - @, tab or carriage return) is
+prefixed with a quote, and so is text that starts with a quote followed by one of those
+or another quote; the importer removes exactly that quote again (`bulk.unquote`), so
+every text imports back as it was exported.
 """
 
 from __future__ import annotations
@@ -75,7 +77,7 @@ def export_rows(queryset: QuerySet[Activity]) -> Iterator[tuple[Any, ...]]:
         values = list(row)
         values[15] = codes.get(values[15], values[15])
         values[17] = values[17].replace(microsecond=0).isoformat() if values[17] else None
-        yield tuple(neutralise(value) for value in values)
+        yield tuple(values)
 
 
 class _Echo:
@@ -84,22 +86,23 @@ class _Echo:
 
 
 def csv_stream(header: Iterable[str], rows: Iterable[Iterable[Any]]) -> Iterator[str]:
-    """CSV lines, starting with a byte-order mark so Excel reads UTF-8."""
+    """CSV lines, starting with a byte-order mark so Excel reads UTF-8; text cells neutralised."""
     writer = csv.writer(_Echo())
     yield "\ufeff" + writer.writerow(header)
     for row in rows:
-        yield writer.writerow(["" if value is None else value for value in row])
+        yield writer.writerow(["" if value is None else neutralise(value) for value in row])
 
 
 def xlsx_file(header: Iterable[str], rows: Iterable[Iterable[Any]], *, title: str) -> IO[bytes]:
-    """A workbook written row by row (openpyxl write-only) to a temporary file, rewound."""
+    """A workbook written row by row (openpyxl write-only) to a temporary file, rewound;
+    text cells neutralised (openpyxl would otherwise store text starting with = as a formula)."""
     from openpyxl import Workbook
 
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet(title)
     sheet.append(list(header))
     for row in rows:
-        sheet.append(list(row))
+        sheet.append([neutralise(value) for value in row])
     spooled = tempfile.TemporaryFile()  # noqa: SIM115 - the response closes it
     workbook.save(spooled)
     spooled.seek(0)
