@@ -72,11 +72,24 @@ def _qr_data_uri(text: str) -> str:
     return "data:image/svg+xml;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def _pending_device(user: Any) -> TOTPDevice:
-    """The user's unconfirmed device being set up, created on first visit."""
-    device = TOTPDevice.objects.filter(user=user, confirmed=False).order_by("-id").first()
+_PENDING_DEVICE = "two_factor_pending_device"
+
+
+def _pending_device(request: HttpRequest) -> TOTPDevice:
+    """The unconfirmed device this session is setting up, created on its first visit.
+
+    Reloads show the same key and write nothing. Another session (another browser, or
+    someone who had only the password and opened the page earlier) gets a new device that
+    replaces the user's earlier pending one, so a key is confirmed only by the session it
+    was shown to.
+    """
+    pending = TOTPDevice.objects.filter(user=request.user, confirmed=False)
+    device = pending.filter(pk=request.session.get(_PENDING_DEVICE)).first()
     if device is None:
-        device = TOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=False)
+        with transaction.atomic():
+            pending.delete()
+            device = TOTPDevice.objects.create(user=request.user, name="Authenticator app", confirmed=False)
+        request.session[_PENDING_DEVICE] = device.pk
     return device
 
 
@@ -101,7 +114,7 @@ def setup(request: HttpRequest) -> HttpResponse:
             TOTPDevice.objects.filter(user=user).delete()
             messages.success(request, "The second factor is switched off.")
         return redirect("accounts:two_factor")
-    device = None if confirmed and "replace" not in request.GET else _pending_device(user)
+    device = None if confirmed and "replace" not in request.GET else _pending_device(request)
     form = CodeForm(request.POST or None)
     if device is not None and request.method == "POST" and form.is_valid():
         if device.verify_token(form.cleaned_data["code"]):
@@ -109,6 +122,7 @@ def setup(request: HttpRequest) -> HttpResponse:
                 TOTPDevice.objects.filter(user=user, confirmed=True).exclude(pk=device.pk).delete()
                 device.confirmed = True
                 device.save(update_fields=["confirmed"])
+            request.session.pop(_PENDING_DEVICE, None)
             _complete_sign_in(request, device)
             messages.success(request, "Your second factor is set up.")
             return HttpResponseRedirect(_safe_next(request))

@@ -73,7 +73,12 @@ _DEFAULTS: dict[str, Any] = {
     "releasability": Classification.INTERNAL.value,
 }
 _INT_MAX = 2_147_483_647
-_FORMULA_ESCAPED = ("'=", "'+", "'-", "'@", "'\t", "'\r")
+# Text a spreadsheet would run as a formula. Exports put a quote before it, and before
+# text that already starts with a quote followed by such a character or another quote
+# (`exporters.neutralise`), so the import takes exactly one quote off what starts with
+# QUOTED_STARTS and every text comes back as it was.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+QUOTED_STARTS = tuple("'" + start for start in (*FORMULA_STARTS, "'"))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -119,16 +124,17 @@ class _RowInvalid(Exception):
 # Cell conversions ------------------------------------------------------------------
 
 
+def unquote(text: str) -> str:
+    """The text an export quoted, as it was before (the inverse of `exporters.neutralise`)."""
+    return text[1:] if text.startswith(QUOTED_STARTS) else text
+
+
 def _text(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, float) and value.is_integer():
         value = int(value)
-    text = str(value).strip()
-    if text.startswith(_FORMULA_ESCAPED):
-        # Our exports prefix formula-like text with a quote; take it off again.
-        text = text[1:]
-    return text
+    return unquote(str(value).strip())
 
 
 def _check_text(column: str, text: str, max_length: int | None) -> str:

@@ -29,7 +29,6 @@ from cooperation.dashboard_selectors import (
     RelationshipCard,
     period_end,
 )
-from cooperation.exporters import neutralise
 from cooperation.intensity import next_period
 from cooperation.intensity_selectors import IntensityGrid, IntensityPoint, IntensitySeries
 
@@ -482,14 +481,16 @@ def series_table(series: IntensitySeries, relationship_id: int) -> SeriesTable:
 
 
 # CSV rows ------------------------------------------------------------------------------------
+# Written by `exporters.csv_stream`, which neutralises text cells: numbers are numbers
+# (a fall is -0.25, not text that starts with a minus sign).
 
 
-def _exact(value: Decimal) -> str:
-    return f"{value:.6f}"
+def _exact(value: Decimal) -> Decimal:
+    return value.quantize(Decimal("0.000001"))
 
 
-def _change(value: float | None) -> str:
-    return "" if value is None else f"{value:.4f}"
+def _change(value: float | None) -> Decimal | str:
+    return "" if value is None else Decimal(f"{value:.4f}")
 
 
 SERIES_COLUMNS = ("period", "period_start", "period_end", "area", "count", "intensity", "breadth", "pipeline")
@@ -522,9 +523,9 @@ def accreditation_period_rows(periods: Iterable[AccreditationPeriod]) -> Iterato
         accreditation = period.accreditation
         yield (
             accreditation.pk,
-            neutralise(str(accreditation.attache)),
+            str(accreditation.attache),
             str(accreditation.attache.sending_country),
-            neutralise(str(accreditation.post)),
+            str(accreditation.post),
             accreditation.kind,
             accreditation.status,
             period.start,
@@ -556,7 +557,7 @@ def overview_columns(overview: Overview) -> tuple[str, ...]:
 def overview_rows(overview: Overview) -> Iterator[tuple[Any, ...]]:
     for card in sorted(overview.cards, key=lambda card: card.label):
         yield (
-            neutralise(card.label),
+            card.label,
             card.this_quarter.count,
             card.last_quarter.count,
             card.year_ago.count,
@@ -576,7 +577,7 @@ def heatmap_csv_rows(grid: IntensityGrid) -> Iterator[tuple[Any, ...]]:
     for row in grid.rows:
         for point in row.points:
             yield (
-                neutralise(row.label), point.label, point.period, point.count, _exact(point.intensity),
+                row.label, point.label, point.period, point.count, _exact(point.intensity),
                 point.breadth, point.pipeline,
             )  # fmt: skip
 
@@ -594,7 +595,7 @@ def comparison_columns(comparison: Comparison) -> tuple[str, ...]:
 def comparison_rows(comparison: Comparison) -> Iterator[tuple[Any, ...]]:
     for row in comparison.rows:
         yield (
-            neutralise(row.label),
+            row.label,
             *(row.a.count, _exact(row.a.intensity), row.a.breadth, row.a.pipeline),
             *(row.b.count, _exact(row.b.intensity), row.b.breadth, row.b.pipeline),
             _change(row.change),

@@ -3,10 +3,14 @@
 Rows come from the database through a server-side cursor (`QuerySet.iterator`) as plain
 tuples; CSV is streamed as it is written, XLSX is written by openpyxl's write-only mode
 into a temporary file that is then streamed out. The columns are the import columns, so
-an export can be edited and imported back.
+an export can be edited and imported back. The dashboards' CSV downloads use the same
+writer.
 
-Text that a spreadsheet would run as a formula (starting with = + - @, tab or carriage
-return) is prefixed with a quote; the importer removes that quote again.
+The writers (`csv_stream`, `xlsx_file`) neutralise every text cell: text that a
+spreadsheet would run as a formula (starting with = + - @, tab or carriage return) is
+prefixed with a quote, and so is text that starts with a quote followed by one of those
+or another quote; the importer removes exactly that quote again (`bulk.unquote`), so
+every text imports back as it was exported.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from typing import IO, Any
 
 from django.db.models import QuerySet
 
-from cooperation.bulk import IMPORT_COLUMNS
+from cooperation.bulk import FORMULA_STARTS, IMPORT_COLUMNS, QUOTED_STARTS
 from cooperation.choices import Classification
 from cooperation.models import ACTIVITY_DESCRIPTION_FIELDS, Activity
 
@@ -34,7 +38,7 @@ _QUERY_FIELDS = (
     "updated_at",
 )
 _RELEASABILITY_CODES = {member.value: member.code for member in Classification}
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+_QUOTE_BEFORE = (*FORMULA_STARTS, *QUOTED_STARTS)
 CHUNK_SIZE = 2000
 
 TEMPLATE_EXAMPLE = (
@@ -59,8 +63,9 @@ TEMPLATE_EXAMPLE = (
 
 
 def neutralise(value: Any) -> Any:
-    """A text cell that a spreadsheet would evaluate, made inert."""
-    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+    """A text cell that a spreadsheet would evaluate, made inert; text that would look
+    quoted already gets one more quote, so that `bulk.unquote` is its exact inverse."""
+    if isinstance(value, str) and value.startswith(_QUOTE_BEFORE):
         return "'" + value
     return value
 
@@ -72,7 +77,7 @@ def export_rows(queryset: QuerySet[Activity]) -> Iterator[tuple[Any, ...]]:
         values = list(row)
         values[15] = codes.get(values[15], values[15])
         values[17] = values[17].replace(microsecond=0).isoformat() if values[17] else None
-        yield tuple(neutralise(value) for value in values)
+        yield tuple(values)
 
 
 class _Echo:
@@ -81,22 +86,23 @@ class _Echo:
 
 
 def csv_stream(header: Iterable[str], rows: Iterable[Iterable[Any]]) -> Iterator[str]:
-    """CSV lines, starting with a byte-order mark so Excel reads UTF-8."""
+    """CSV lines, starting with a byte-order mark so Excel reads UTF-8; text cells neutralised."""
     writer = csv.writer(_Echo())
     yield "\ufeff" + writer.writerow(header)
     for row in rows:
-        yield writer.writerow(["" if value is None else value for value in row])
+        yield writer.writerow(["" if value is None else neutralise(value) for value in row])
 
 
 def xlsx_file(header: Iterable[str], rows: Iterable[Iterable[Any]], *, title: str) -> IO[bytes]:
-    """A workbook written row by row (openpyxl write-only) to a temporary file, rewound."""
+    """A workbook written row by row (openpyxl write-only) to a temporary file, rewound;
+    text cells neutralised (openpyxl would otherwise store text starting with = as a formula)."""
     from openpyxl import Workbook
 
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet(title)
     sheet.append(list(header))
     for row in rows:
-        sheet.append(list(row))
+        sheet.append([neutralise(value) for value in row])
     spooled = tempfile.TemporaryFile()  # noqa: SIM115 - the response closes it
     workbook.save(spooled)
     spooled.seek(0)

@@ -99,7 +99,9 @@ class AccreditationCreateView(WorkspaceAccess, View):
                 accreditation = form.save()
             except services.DuplicateSubmission as duplicate:
                 url = reverse("workspace:accreditation_detail", args=[duplicate.instance.pk])
-                form, context = already_created(request, AccreditationRequestForm, duplicate, url)
+                form, context = already_created(
+                    request, AccreditationRequestForm, duplicate.instance, duplicate.fields, url
+                )
                 return render(request, "workspace/accreditation_form.html", {"form": form, **context}, status=409)
             if accreditation is not None:
                 messages.success(request, "Accreditation requested.")

@@ -134,9 +134,10 @@ class ActivityDetailView(WorkspaceAccess, View):
 
 
 def already_created(
-    request: HttpRequest, form_class: Any, duplicate: services.DuplicateSubmission, url: str, **form_kwargs: Any
+    request: HttpRequest, form_class: Any, record: Any, fields: list[str], url: str, **form_kwargs: Any
 ) -> tuple[Any, dict[str, Any]]:
-    """The form again after its key's first submission created a record from other values.
+    """The form again after its key's first submission created `record`: from other values
+    (`fields`, from `DuplicateSubmission`), or a record deleted since.
 
     The user's entries are kept; the form gets a fresh key, so saving it again is a
     deliberate second record made after reading which record the first save created.
@@ -146,15 +147,22 @@ def already_created(
     form = form_class(data, user=request.user, **form_kwargs)
     form.is_valid()
     context = {
-        "record": duplicate.instance,
+        "record": record,
         "url": url,
-        "changes": [form[name].label for name in duplicate.fields if name in form.fields],
+        "deleted": getattr(record, "is_deleted", False),
+        "changes": [form[name].label for name in fields if name in form.fields],
     }
     return form, {"already_created": context}
 
 
 def _render_form(request: HttpRequest, form: ActivityForm, *, status: int = 200, **context: Any) -> HttpResponse:
     return render(request, "workspace/activity_form.html", {"form": form, **context}, status=status)
+
+
+def _already_created_page(request: HttpRequest, activity: Activity, fields: list[str]) -> HttpResponse:
+    url = reverse("workspace:activity_detail", args=[activity.pk])
+    form, context = already_created(request, ActivityForm, activity, fields, url)
+    return _render_form(request, form, status=409, **context)
 
 
 class ActivityCreateView(WorkspaceAccess, View):
@@ -170,10 +178,10 @@ class ActivityCreateView(WorkspaceAccess, View):
             try:
                 activity = form.save()
             except services.DuplicateSubmission as duplicate:
-                url = reverse("workspace:activity_detail", args=[duplicate.instance.pk])
-                form, context = already_created(request, ActivityForm, duplicate, url)
-                return _render_form(request, form, status=409, **context)
+                return _already_created_page(request, duplicate.instance, duplicate.fields)
             if not form.errors:
+                if activity.is_deleted:  # a replay of a key whose activity was deleted since
+                    return _already_created_page(request, activity, [])
                 messages.success(request, f"Activity “{activity.title}” created.")
                 return redirect("workspace:activity_detail", pk=activity.pk)
         return _render_form(request, form, status=400)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import base64
+import re
 import time
 
 import pytest
 from django.conf import settings
 from django.contrib.sessions.models import Session
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -16,6 +20,8 @@ from accounts.models import SecurityEvent, SecurityEventKind, UserSession
 from tests.conftest import World
 
 pytestmark = [pytest.mark.django_db, pytest.mark.second_factor]
+# pghistory puts its context in front of a write ("SELECT set_config(…); INSERT …").
+WRITE = re.compile(r'\b(INSERT INTO|UPDATE "|DELETE FROM)')
 
 
 def code_for(device: TOTPDevice, offset_steps: int = 0) -> str:
@@ -60,6 +66,42 @@ def test_a_wrong_code_is_refused_and_recorded(world: World) -> None:
     assert not device.confirmed
     event = SecurityEvent.objects.get(kind=SecurityEventKind.SECOND_FACTOR_FAILED)
     assert (event.user, event.success) == (world.admin, False)
+
+
+def test_reloading_the_setup_page_keeps_one_pending_device_and_its_key(world: World) -> None:
+    client = signed_in(world.manager)
+    keys = {client.get(reverse("accounts:two_factor")).context["key"]}
+    with CaptureQueriesContext(connection) as reloads:
+        keys |= {client.get(reverse("accounts:two_factor")).context["key"] for _ in range(3)}
+    assert len(keys) == 1
+    assert TOTPDevice.objects.filter(user=world.manager).count() == 1
+    assert not [query["sql"] for query in reloads if WRITE.search(query["sql"])]
+    # Moving a confirmed device to another phone: one pending device beside it, however often reloaded.
+    device = TOTPDevice.objects.get(user=world.manager)
+    client.post(reverse("accounts:two_factor"), {"code": code_for(device)})
+    replace = f"{reverse('accounts:two_factor')}?replace=1"
+    assert len({client.get(replace).context["key"] for _ in range(3)}) == 1
+    assert TOTPDevice.objects.filter(user=world.manager, confirmed=False).count() == 1
+    assert list(TOTPDevice.objects.filter(user=world.manager, confirmed=True)) == [device]
+
+
+def test_a_key_shown_to_one_session_is_never_the_one_another_session_confirms(world: World) -> None:
+    """Someone who had the password and opened the page earlier must not learn the key the
+    owner later sets up."""
+    earlier = signed_in(world.manager)
+    seen = earlier.get(reverse("accounts:two_factor")).context["key"]
+    owner = signed_in(world.manager)
+    shown = owner.get(reverse("accounts:two_factor")).context["key"]
+    assert shown != seen
+    assert TOTPDevice.objects.filter(user=world.manager).count() == 1  # the earlier pending one is gone
+    device = TOTPDevice.objects.get(user=world.manager)
+    assert owner.post(reverse("accounts:two_factor"), {"code": code_for(device)}).status_code == 302
+    device.refresh_from_db()
+    assert device.confirmed and base64.b32encode(device.bin_key).decode() == shown
+    # The earlier session's page now confirms nothing: its pending device was replaced.
+    refused = earlier.post(reverse("accounts:two_factor"), {"code": code_for(device)})
+    assert refused.status_code == 302 and refused["Location"].startswith(reverse("accounts:two_factor_verify"))
+    assert list(TOTPDevice.objects.filter(user=world.manager, confirmed=True)) == [device]
 
 
 def test_a_user_with_a_device_must_enter_a_code_after_the_password(world: World) -> None:

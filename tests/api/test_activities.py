@@ -110,6 +110,24 @@ def test_an_idempotency_key_with_another_body_or_a_deleted_activity_is_422(
     assert Activity.objects.filter(title="Mine clearance course").count() == 1
 
 
+def test_an_idempotency_key_of_a_deleted_activity_neither_restores_nor_recreates_it(
+    world: World, clients: dict[str, APIClient]
+) -> None:
+    """The same case as the form's: a replay after the delete answers 422 naming the
+    activity (the caller created it and may restore it), whatever the body."""
+    key = str(uuid.uuid4())
+    first = clients["officer_a"].post(LIST, new_activity(world), format="json", HTTP_IDEMPOTENCY_KEY=key).json()
+    clients["officer_a"].delete(f"{LIST}{first['id']}/", HTTP_IF_MATCH=f'"{first["id"]}-1"')
+    for body, changed in ((new_activity(world), []), (new_activity(world, participants=14), ["participants"])):
+        retried = clients["officer_a"].post(LIST, body, format="json", HTTP_IDEMPOTENCY_KEY=key)
+        assert retried.status_code == 422
+        assert (retried.json()["id"], retried.json()["changed_fields"]) == (first["id"], changed)
+    assert list(Activity.objects.filter(title="Mine clearance course").values_list("pk", "version")) == [
+        (first["id"], 2)
+    ]
+    assert Activity.objects.get(pk=first["id"]).is_deleted
+
+
 def test_another_users_idempotency_key_creates_their_own_activity(world: World, clients: dict[str, APIClient]) -> None:
     key = str(uuid.uuid4())
     mine = clients["officer_a"].post(LIST, new_activity(world), format="json", HTTP_IDEMPOTENCY_KEY=key).json()

@@ -9,11 +9,16 @@ import zipfile
 
 import pytest
 from django.test import override_settings
+from hypothesis import given
+from hypothesis import strategies as st
 from openpyxl import Workbook
 
-from cooperation.bulk import IMPORT_COLUMNS
-from cooperation.exporters import csv_stream, neutralise, template_rows, xlsx_file
+from cooperation.bulk import IMPORT_COLUMNS, activity_bulk_import, unquote
+from cooperation.exporters import EXPORT_COLUMNS, csv_stream, export_rows, neutralise, template_rows, xlsx_file
 from cooperation.importers import ImportFileError, read_import_file
+from cooperation.models import Activity
+from tests.conftest import World
+from tests.factories import ActivityFactory
 
 HEADER = ",".join(IMPORT_COLUMNS)
 LINE = "r-1,BY,US,education,English course,course,working,planned,2017-03-01,,Minsk,12,,,,internal,"
@@ -130,6 +135,41 @@ def test_formula_like_text_is_neutralised() -> None:
         "plain",
         5,
     ]
+
+
+def test_text_that_looks_quoted_gets_one_more_quote_and_other_quotes_are_left_alone() -> None:
+    values = ("'=1+1", "''", "''=x", "'", "'s-Hertogenbosch", "it's")
+    assert [neutralise(value) for value in values] == ["''=1+1", "'''", "'''=x", "'", "'s-Hertogenbosch", "it's"]
+
+
+@given(st.text())
+def test_the_import_takes_off_exactly_the_quote_the_export_put_on(text: str) -> None:
+    exported = neutralise(text)
+    assert unquote(exported) == text
+    assert not exported.startswith(("=", "+", "-", "@", "\t", "\r"))
+
+
+# Texts a spreadsheet would run, texts that begin with the quote itself, and both.
+ROUND_TRIP_TEXTS = (
+    "=1+1", "+32 2 555 01 01", "-", "@SUM(A1)", "'", "''", "'''", "'=1+1", "''=1+1", "'+3", "'-x", "'@x",
+    "'plain", "''plain", "'s-Hertogenbosch", "plain", "it's = fine",
+)  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", ["csv", "xlsx"])
+def test_an_export_imports_back_to_exactly_the_same_texts(world: World, kind: str) -> None:
+    for number, text in enumerate(ROUND_TRIP_TEXTS):
+        ActivityFactory(relationship=world.rel_a, external_ref=f"rt-{number}", title=text, location=text)
+    rows = export_rows(Activity.objects.filter(external_ref__startswith="rt-").order_by("external_ref"))
+    if kind == "csv":
+        data = "".join(csv_stream(EXPORT_COLUMNS, rows)).encode()
+    else:
+        data = xlsx_file(EXPORT_COLUMNS, rows, title="Activities").read()
+    parsed = read_import_file(data)
+    result = activity_bulk_import(actor=world.admin, rows=parsed.rows, dry_run=True)
+    assert result.ok, result.errors
+    # Unchanged: every title and location read back is the one stored.
+    assert (result.rows, result.unchanged) == (len(ROUND_TRIP_TEXTS), len(ROUND_TRIP_TEXTS))
 
 
 def test_the_templates_read_back_as_one_valid_row() -> None:

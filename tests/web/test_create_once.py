@@ -14,6 +14,7 @@ from django.db import connection
 from django.test import Client
 from django.urls import reverse
 
+from cooperation import services
 from cooperation.choices import Classification
 from cooperation.models import Accreditation, Activity
 from tests.conftest import World
@@ -156,6 +157,52 @@ def test_the_same_form_sent_again_with_edits_is_refused_and_keeps_the_edits(worl
     assert again["Location"] == detail(second)
     created.refresh_from_db()
     assert created.title == "English course for cadets" and created.version == 1
+
+
+@pytest.mark.django_db
+def test_the_same_form_sent_after_its_activity_was_deleted_says_so_and_creates_nothing(world: World) -> None:
+    client = signed_in(world.officer_a)
+    key = key_of(client.get(CREATE).content)
+    data = form_data(world, idempotency_key=key)
+    client.post(CREATE, data, follow=True)  # lands on the activity; its "created" message is shown
+    created = Activity.objects.get(title="English course for cadets")
+    services.activity_soft_delete(actor=world.officer_a, activity=created, expected_version=1)
+    response = client.post(CREATE, data, follow=True)
+    page = response.content.decode()
+    assert response.status_code == 409 and response.redirect_chain == []
+    assert "” created." not in page
+    assert "This form was already saved" in page
+    assert f'<a href="{detail(created)}">English course for cadets</a>, which has since been deleted' in page
+    assert Activity.objects.filter(title="English course for cadets").count() == 1
+    assert Activity.objects.get(pk=created.pk).is_deleted  # not restored, not re-created
+    # The form keeps the entries under a fresh key: saving it again records a new activity.
+    fresh = key_of(response.content)
+    assert fresh != key and 'value="English course for cadets"' in page
+    again = client.post(CREATE, data | {"idempotency_key": fresh})
+    second = Activity.objects.get(title="English course for cadets", deleted_at__isnull=True)
+    assert again["Location"] == detail(second) and second.pk != created.pk
+    # Sent again with edits, the page says the same and names the edits.
+    edited = client.post(CREATE, data | {"participants": "18"})
+    assert edited.status_code == 409
+    assert "which has since been deleted" in edited.content.decode()
+    assert 'id="already-created-changes">Participants</span>' in edited.content.decode()
+
+
+@pytest.mark.django_db
+def test_a_form_sent_again_after_its_deleted_activity_left_the_users_desks_shows_nothing_of_it(
+    world: World,
+) -> None:
+    client = signed_in(world.officer_a)
+    data = form_data(world, idempotency_key=key_of(client.get(CREATE).content), title="Quiet talks")
+    client.post(CREATE, data)
+    created = Activity.objects.get(title="Quiet talks")
+    services.activity_soft_delete(actor=world.officer_a, activity=created, expected_version=1)
+    world.rel_a.desks.clear()  # the relationship moved off every desk of the officer
+    response = client.post(CREATE, data)
+    page = response.content.decode()
+    assert response.status_code == 400
+    assert detail(created) not in page and "already-created" not in page
+    assert Activity.objects.filter(title="Quiet talks").count() == 1
 
 
 @pytest.mark.django_db(transaction=True)

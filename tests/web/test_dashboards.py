@@ -19,6 +19,7 @@ from django.urls import reverse
 from cooperation import intensity
 from cooperation.choices import AccreditationKind, AccreditationStatus, ActivityLevel, ActivityStatus, Classification
 from cooperation.intensity import activity_score
+from cooperation.models import CooperationArea
 from tests.conftest import World
 from tests.factories import (
     AccreditationFactory,
@@ -320,6 +321,32 @@ def test_overview_heatmap_and_comparison_csv_honour_clearance(mix: World) -> Non
         comparison = csv_rows(client.get(reverse("dashboards:comparison_csv"), {"a": "2017-02-01", "b": "2017-05-01"}))
         row = next(row for row in comparison if row["relationship"] == "Belarus – United States")
         assert (row["count 2017 Q1"], row["count 2017 Q2"]) == (q1_count, "1")
+
+
+def test_dashboard_csv_text_a_spreadsheet_would_run_is_quoted_and_numbers_stay_numbers(mix: World) -> None:
+    """Every dashboard download writes text as the activity export does (exporters.neutralise)."""
+    CooperationArea.objects.create(code="-A1", name="Liaison")  # a slug may start with a hyphen
+    post = PostFactory(sending_country="US", host_country="UA", city="Kyiv", name="@SUM(A1)")
+    AccreditationFactory(
+        attache=AttacheFactory(sending_country="US", rank="", name="=HYPERLINK(A1)"), post=post, host_country="BY",
+        kind=AccreditationKind.CONCURRENT, requested_on=D(2016, 1, 5), agrement_on=D(2016, 2, 1),
+        accredited_on=D(2016, 12, 15), status=AccreditationStatus.ACCREDITED,
+    )  # fmt: skip
+    AccreditationFactory(attache=AttacheFactory(sending_country="US", name="Resident"), post=post)
+    client = signed_in(mix.admin)
+    query = {"granularity": "quarter", "start": "2017-01-01", "end": "2017-06-30"}
+    series = csv_rows(client.get(reverse("dashboards:relationship_csv", kwargs={"pk": mix.rel_a.pk}), query))
+    assert {row["area"] for row in series} >= {"'-A1", "demining", "total"}
+    periods = csv_rows(client.get(reverse("dashboards:relationship_periods_csv", kwargs={"pk": mix.rel_a.pk})))
+    assert [(row["attache"], row["post"]) for row in periods] == [("'=HYPERLINK(A1)", "'@SUM(A1)")]
+    changes = [
+        row["intensity change"]
+        for a, b in (("2017-02-01", "2017-05-01"), ("2017-05-01", "2017-02-01"))
+        for row in csv_rows(client.get(reverse("dashboards:comparison_csv"), {"a": a, "b": b}))
+    ]
+    assert any(change.startswith("-") for change in changes)  # a fall is a negative number, not quoted text
+    for change in filter(None, changes):
+        float(change)
 
 
 # Wrong input: a clear error, never a 500 ------------------------------------------------------
