@@ -22,7 +22,8 @@ from django.db.models.expressions import Expression
 from django.http import StreamingHttpResponse
 from rest_framework.renderers import BaseRenderer
 
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+from cooperation.bulk import FORMULA_STARTS
+
 CHUNK_ROWS = 2000
 
 
@@ -100,13 +101,17 @@ def python_cell(column: Column, value: Any) -> str:
     if value is None:
         return ""
     if column.kind == "text":
-        text = str(value)
-        return "'" + text if text.startswith(FORMULA_STARTS) else text
+        return text_cell(str(value))
     if column.kind == "bool":
         return "true" if value else "false"
     if isinstance(value, datetime.datetime):
         return value.isoformat()
     return str(value)
+
+
+def text_cell(text: str) -> str:
+    """A text cell a spreadsheet will not run as a formula."""
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
 def csv_line(cells: Iterable[str]) -> str:

@@ -272,7 +272,7 @@ class IntensityView(ApiView):
         weight_set = str(series.weight_set_id)
         lines = []
         for row in _rows(series):
-            cells = [weight_set, row["period_start"], row["label"], row["area"] or ""]
+            cells = [weight_set, row["period_start"], csv.text_cell(row["label"]), csv.text_cell(row["area"] or "")]
             cells += [str(row[name]) for name in ("count", "intensity", "breadth", "pipeline")]
             lines.append(csv.csv_line(cells))
             if len(lines) >= csv.CHUNK_ROWS:

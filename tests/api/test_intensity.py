@@ -17,7 +17,7 @@ from rest_framework.test import APIClient
 from cooperation import intensity
 from cooperation.choices import ActivityLevel, ActivityStatus, Classification, Role
 from cooperation.intensity import activity_score
-from cooperation.models import WeightSet
+from cooperation.models import CooperationArea, WeightSet
 from tests.api.conftest import client_for
 from tests.conftest import World
 from tests.factories import ActivityFactory, UserFactory, area
@@ -320,3 +320,22 @@ def test_queries_do_not_grow_with_the_span(rolled: World, span: tuple[str, str],
         assert client.get(URL, params).status_code == 200
     # token, (relationship visible?), area codes, the selector's areas, rollups (with the weight set).
     assert len(queries) == (5 if where == "relationship" else 4), [query["sql"] for query in queries]
+
+
+def test_csv_cells_a_spreadsheet_would_run_are_quoted(rolled: World, clients: dict[str, APIClient]) -> None:
+    """An area code is admin-set and may start with '-' (a slug): as a CSV cell it gets
+    the quote every CSV download gives such text (cooperation/api/csv.py)."""
+    CooperationArea.objects.filter(code="education").update(code="-education")
+    response = clients["manager"].get(URL, {"relationship": rolled.rel_a.pk, "start": "2017-01", "end": "2017-03"})
+    assert response.status_code == 200
+    csv_response = clients["manager"].get(
+        URL, {"relationship": rolled.rel_a.pk, "start": "2017-01", "end": "2017-03", "format": "csv"}
+    )
+    assert csv_response.status_code == 200 and csv_response["Content-Type"].startswith("text/csv")
+    lines = list(csv.reader(io.StringIO(b"".join(csv_response.streaming_content).decode())))
+    by_area = {line[3]: line for line in lines[1:]}
+    assert "'-education" in by_area and "-education" not in by_area
+    json_rows = [row for row in response.json()["results"] if row["area"] == "-education"]
+    assert [by_area["'-education"][4:]] == [
+        [str(row["count"]), row["intensity"], str(row["breadth"]), str(row["pipeline"])] for row in json_rows
+    ]
