@@ -6,7 +6,6 @@ import datetime
 import secrets
 from collections.abc import Iterable
 
-import pghistory
 from django.conf import settings
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
@@ -17,6 +16,7 @@ from django.utils import timezone
 from accounts import tokens
 from accounts.models import ApiToken, SecurityEventKind, User
 from accounts.security import end_sessions, record_security_event
+from cooperation.audit import audit_context
 from cooperation.choices import Classification, Role
 from cooperation.models import Desk
 
@@ -62,7 +62,7 @@ def user_create(
     if validate:
         validate_password(chosen, user)
     user.set_password(chosen)
-    with pghistory.context(action="user.create"):
+    with audit_context(None, "user.create"):
         user.save()
         user.desks.add(*desks)
     return user, chosen
@@ -73,7 +73,7 @@ def user_deactivate(*, actor: User | None, user: User, request: HttpRequest | No
     """Deactivate `user` and end every session they hold, at once."""
     if user.is_active:
         user.is_active = False
-        with pghistory.context(user=actor.pk if actor is not None else None, action="user.deactivate"):
+        with audit_context(actor, "user.deactivate"):
             user.save(update_fields=["is_active"])
     ended = end_sessions(user)
     revoked = 0
@@ -121,7 +121,7 @@ def token_issue(
         expires_at=now + datetime.timedelta(days=lifetime),
     )
     token.full_clean()
-    with pghistory.context(user=actor.pk if actor else None, action="token.issue"):
+    with audit_context(actor, "token.issue"):
         token.save()
     record_security_event(
         kind=SecurityEventKind.TOKEN_ISSUED,
@@ -142,7 +142,7 @@ def token_revoke(*, token: ApiToken, actor: User | None = None, request: HttpReq
     if current.revoked_at is not None:
         return current
     current.revoked_at = timezone.now()
-    with pghistory.context(user=actor.pk if actor else None, action="token.revoke"):
+    with audit_context(actor, "token.revoke"):
         current.save(update_fields=["revoked_at"])
     record_security_event(
         kind=SecurityEventKind.TOKEN_REVOKED,

@@ -4,11 +4,13 @@ QuerySet.update() are recorded as surely as single saves."""
 from __future__ import annotations
 
 import contextlib
+import uuid
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import pghistory
 from django.db import models
+from pghistory import runtime as pghistory_runtime
 
 if TYPE_CHECKING:
     from accounts.models import User
@@ -32,14 +34,33 @@ def event_model(model: type[models.Model]) -> Any:
 def audit_context(actor: User | None, action: str) -> Iterator[None]:
     """Attach who did what to every history event written inside the block.
 
-    pghistory merges nested contexts into the outermost one (a web request's, opened by
-    the middleware), so a key set here holds for every event of that request. `actor=None`
-    is the system acting on someone's behalf (a concurrent accreditation ending with its
-    resident one) or on its own (commands, tasks): it leaves the user of an enclosing
-    context in place instead of erasing it.
+    Outside any context (a command, a task) this opens one. Inside one (a web request's,
+    opened by the middleware, or another action's) the block gets a context of its own: a
+    fresh id, the enclosing metadata (user, url, ip) with this action, and `parent`, the
+    outermost context's id, which ties the events of one request or task together. The
+    enclosing context is back, unchanged, when the block ends. Nesting `pghistory.context`
+    instead would merge into the enclosing context, whose one row keeps the metadata last
+    written: every event of a request that called two services would name the second.
+    pghistory has no public call for a fresh nested context; `runtime._tracker` holds the
+    thread's current one (pinned version; tests/cooperation/test_history.py checks it).
+
+    `actor=None` is the system acting on someone's behalf (a concurrent accreditation
+    ending with its resident one) or on its own (commands, tasks): it keeps the user of an
+    enclosing context.
     """
     metadata: dict[str, Any] = {"action": action}
     if actor is not None:
         metadata["user"] = actor.pk
-    with pghistory.context(**metadata):
+    enclosing = getattr(pghistory_runtime._tracker, "value", None)
+    if enclosing is None:
+        with pghistory.context(**metadata):
+            yield
+        return
+    parent = enclosing.metadata.get("parent", str(enclosing.id))
+    pghistory_runtime._tracker.value = pghistory_runtime.Context(
+        id=uuid.uuid4(), metadata={**enclosing.metadata, **metadata, "parent": parent}
+    )
+    try:
         yield
+    finally:
+        pghistory_runtime._tracker.value = enclosing

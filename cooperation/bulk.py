@@ -11,7 +11,7 @@ and an INSERT each), so `activity_bulk_import` applies the same rules set-wise:
   are each read with one query, and write permission is decided once per relationship;
 - the accepted rows go to PostgreSQL with `COPY` into a temporary staging table, then
   one `INSERT … SELECT` for new references and one `UPDATE … FROM` for changed ones,
-  inside `pghistory.context` so the statement-level audit triggers record who and why.
+  inside `audit_context` so the statement-level audit triggers record who and why.
 
 The database constraints remain the last line of defence. The external reference is the
 natural key: importing the same file twice creates nothing the second time.
@@ -27,12 +27,12 @@ import io
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-import pghistory
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 from django_countries import countries
 
+from cooperation.audit import audit_context
 from cooperation.choices import ActivityKind, ActivityLevel, ActivityStatus, Classification
 from cooperation.intensity import add_staged_activities, schedule_refresh
 from cooperation.models import ACTIVITY_DESCRIPTION_FIELDS, Accreditation, Activity, CooperationArea, Relationship
@@ -661,7 +661,7 @@ def activity_bulk_import(
         result.committed = True
         return result
     try:
-        with transaction.atomic(), pghistory.context(user=actor.pk if actor else None, action="activity.import"):
+        with transaction.atomic(), audit_context(actor, "activity.import"):
             _write(actor, plan)
     except IntegrityError:
         # Someone created one of these references (or broke a rule the database

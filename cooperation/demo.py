@@ -16,7 +16,6 @@ import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-import pghistory
 from django.conf import settings
 from django.db import connection, transaction
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -24,6 +23,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from accounts.models import User
 from accounts.services import user_create
 from cooperation import intensity, services
+from cooperation.audit import audit_context
 from cooperation.choices import (
     AccreditationStatus,
     ActivityKind,
@@ -409,7 +409,7 @@ def seed_synthetic(
         for _ in range(size):
             writer.writerow(["\\N" if value is None else value for value in next(rows)])
         buffer.seek(0)
-        with transaction.atomic(), pghistory.context(action="seed_demo.synthetic"), connection.cursor() as cursor:
+        with transaction.atomic(), audit_context(None, "seed_demo.synthetic"), connection.cursor() as cursor:
             cursor.execute(
                 "CREATE TEMP TABLE synthetic_activity ON COMMIT DROP AS "
                 f"SELECT {columns} FROM cooperation_activity WITH NO DATA"

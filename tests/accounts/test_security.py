@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import pytest
 from django.contrib.sessions.models import Session
@@ -12,6 +13,7 @@ from django.urls import reverse
 
 from accounts.models import SecurityEvent, SecurityEventKind, UserSession
 from accounts.services import token_issue, user_deactivate
+from cooperation.selectors import history_for
 from tests.conftest import World
 from tests.factories import UserFactory
 
@@ -161,18 +163,15 @@ def test_a_session_that_changed_its_password_still_ends_on_deactivation(world: W
     assert response["Location"].startswith(reverse("accounts:login"))
 
 
-def test_deactivating_in_the_admin_ends_sessions(world: World) -> None:
-    target = UserFactory(username="leaver")
-    browser = Client()
-    sign_in(browser, "leaver")
-    assert Session.objects.count() == 1
+def deactivate_in_the_admin(admin: Any, target: Any) -> Client:
+    """Untick "active" on `target`'s admin change form, signed in as `admin`."""
     admin_client = Client()
-    admin_client.force_login(world.admin)
+    admin_client.force_login(admin)
     url = reverse("admin:accounts_user_change", args=[target.pk])
     loaded = admin_client.get(url).context["adminform"].form.initial["loaded_state"]
     form = {
         "loaded_state": loaded,  # the state the change form was opened from
-        "username": "leaver",
+        "username": target.username,
         "role": target.role,
         "clearance": target.clearance,
         "date_joined_0": "2026-01-01",
@@ -180,9 +179,31 @@ def test_deactivating_in_the_admin_ends_sessions(world: World) -> None:
     }  # is_active left out: unchecked
     response = admin_client.post(url, form)
     assert response.status_code == 302, response.content.decode()[:2000]
+    return admin_client
+
+
+def test_deactivating_in_the_admin_ends_sessions(world: World) -> None:
+    target = UserFactory(username="leaver")
+    browser = Client()
+    sign_in(browser, "leaver")
+    assert Session.objects.count() == 1
+    admin_client = deactivate_in_the_admin(world.admin, target)
     target.refresh_from_db()
     assert not target.is_active
     assert not Session.objects.exclude(session_key=admin_client.session.session_key).exists()
+
+
+def test_deactivating_in_the_admin_labels_the_user_change_and_the_revocation_apart(world: World) -> None:
+    """The admin's save of the user and `token_revoke` run in one request: the user's event
+    is not labelled as a token revocation, the token's is, and both name the admin."""
+    target = UserFactory(username="leaver")
+    token, _ = token_issue(user=target, name="notebook", days=30)
+    deactivate_in_the_admin(world.admin, target)
+    user_change = history_for(target)[0]
+    assert (user_change.label, user_change.action, user_change.user) == ("update", "", world.admin)
+    assert ("active", True, False) in user_change.changes
+    revocation = history_for(token)[0]
+    assert (revocation.label, revocation.action, revocation.user) == ("update", "token.revoke", world.admin)
 
 
 def test_pages_carry_a_content_security_policy_without_inline_script(db: None) -> None:

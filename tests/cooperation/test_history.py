@@ -10,11 +10,21 @@ from django.test import Client, override_settings
 from django.urls import reverse
 from pghistory.models import Events
 
-from cooperation import services
-from cooperation.models import Activity, Relationship
+from cooperation import services, weight_sets
+from cooperation.audit import audit_context
+from cooperation.choices import Role, WeightSetStatus
+from cooperation.models import Accreditation, Activity, Relationship, WeightSet
 from cooperation.selectors import history_for
 from tests.conftest import World
-from tests.factories import ActivityFactory, RelationshipFactory, area
+from tests.factories import (
+    AccreditationFactory,
+    ActivityFactory,
+    AttacheFactory,
+    PostFactory,
+    RelationshipFactory,
+    UserFactory,
+    area,
+)
 
 pytestmark = pytest.mark.django_db
 ActivityEvent = Activity.pgh_event_model  # type: ignore[attr-defined]
@@ -215,3 +225,130 @@ def test_the_history_names_only_the_related_records_the_viewer_may_see(world: Wo
     page = client.get(reverse("workspace:activity_detail", kwargs={"pk": activity.pk})).content.decode()
     assert f"#{secret.pk}" in page
     assert "(resident, accredited)" not in page
+
+
+# One request, several services: each event keeps its own action ----------------------
+
+
+def history_actions(page: str) -> list[str]:
+    """The "What" column of a page's change history, newest first."""
+    table = page.split('id="history"', 1)[1].split("</table>", 1)[0]
+    return [row.split("<td>")[2].split("</td>")[0] for row in table.split("<tr>")[2:]]
+
+
+@override_settings(TRUSTED_PROXY_COUNT=1)
+def test_each_write_of_one_request_keeps_its_own_action(world: World) -> None:
+    """One admin save changes an accreditation's notes (`accreditation_update`) and grants
+    agrément (`accreditation_grant_agrement`): two services, two events, one request. Each
+    event names the service that wrote it — on the workspace page, in the admin and in the
+    event's context — and both keep the request's who and where."""
+    accreditation = AccreditationFactory(
+        attache=AttacheFactory(sending_country="US"),
+        post=PostFactory(sending_country="US", host_country="BY", city="Minsk"),
+        status="requested",
+        agrement_on=None,
+        accredited_on=None,
+    )
+    client = Client(REMOTE_ADDR="10.0.0.1")
+    client.force_login(world.admin)
+    admin_url = reverse("admin:cooperation_accreditation_change", args=[accreditation.pk])
+    response = client.post(
+        admin_url,
+        {
+            "releasability": 10,
+            "notes": "By note verbale",
+            "step": "grant_agrement",
+            "step_on": "2015-02-01",
+            "expected_version": 1,
+        },
+        HTTP_X_FORWARDED_FOR="203.0.113.77",
+    )
+    assert response.status_code == 302
+
+    entries = history_for(accreditation)
+    assert [(entry.label, entry.action, entry.user) for entry in entries[:2]] == [
+        ("update", "accreditation.grant_agrement", world.admin),
+        ("update", "accreditation.update", world.admin),
+    ]
+    assert entries[1].changes == [("notes", "", "By note verbale")]
+    assert ("status", "Requested", "Agrément granted") in entries[0].changes
+
+    contexts = [event.pgh_context for event in Events.objects.tracks(accreditation).order_by("-pgh_id")[:2]]
+    assert [context["action"] for context in contexts] == ["accreditation.grant_agrement", "accreditation.update"]
+    for context in contexts:
+        assert (context["user"], context["ip"], context["url"]) == (world.admin.pk, "203.0.113.77", admin_url)
+    assert contexts[0]["parent"] == contexts[1]["parent"]  # one request
+
+    detail = client.get(reverse("workspace:accreditation_detail", kwargs={"pk": accreditation.pk})).content.decode()
+    assert history_actions(detail)[:2] == ["accreditation.grant_agrement", "accreditation.update"]
+    admin_page = client.get(admin_url).content.decode()
+    assert "<td>accreditation.update</td>" in admin_page
+    assert "<td>accreditation.grant_agrement</td>" in admin_page
+
+
+def test_a_relationship_created_by_an_accreditation_request_is_recorded_as_created(world: World) -> None:
+    """The first accreditation between two states creates their relationship in the same
+    request: the relationship's event says it was created, not that it was requested."""
+    attache = AttacheFactory(sending_country="US")
+    post = PostFactory(sending_country="US", host_country="PL", city="Warsaw")
+    assert not Relationship.objects.filter(state_a="PL", state_b="US").exists()
+    client = Client()
+    client.force_login(world.admin)
+    response = client.post(
+        reverse("workspace:accreditation_create"),
+        {
+            "attache": attache.pk,
+            "post": post.pk,
+            "host_country": "PL",
+            "requested_on": "2020-01-10",
+            "releasability": 10,
+            "notes": "",
+        },
+    )
+    assert response.status_code == 302
+    relationship = Relationship.objects.get(state_a="PL", state_b="US")
+    accreditation = Accreditation.objects.get(attache=attache)
+    assert [(entry.action, entry.user) for entry in history_for(relationship)] == [("relationship.create", world.admin)]
+    assert [(entry.action, entry.user) for entry in history_for(accreditation)] == [
+        ("accreditation.request", world.admin)
+    ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_task_run_at_commit_inside_a_request_records_its_own_action(migrated_data: None) -> None:
+    """Without a broker, the activation task runs when the admin's action commits, inside
+    the request's audit context but in a transaction of its own. Its event says what the
+    task did, and the request's earlier event keeps its own action."""
+    admin = UserFactory(username="admin", role=Role.ADMIN, is_staff=True, is_superuser=True)
+    draft = weight_sets.weight_set_create(actor=None, name="Draft")
+    client = Client()
+    client.force_login(admin)
+    response = client.post(
+        reverse("admin:cooperation_weightset_changelist"), {"action": "activate", "_selected_action": [draft.pk]}
+    )
+    assert response.status_code == 302
+    draft.refresh_from_db()
+    assert draft.status == WeightSetStatus.ACTIVE
+    assert [(entry.action, entry.user) for entry in history_for(draft)[:2]] == [
+        ("weight_set.activated", admin),
+        ("weight_set.activate", admin),
+    ]
+    assert WeightSet.objects.active() == draft
+
+
+def test_a_nested_audit_context_has_its_own_action_and_gives_the_enclosing_one_back(world: World) -> None:
+    """As in a task or command: the inner action gets a context of its own, which keeps the
+    enclosing user and names the enclosing context as its parent; writes after it are
+    filed under the enclosing action again."""
+    with audit_context(world.admin, "outer"):
+        first = RelationshipFactory()
+        with audit_context(None, "inner"):
+            second = RelationshipFactory()
+        third = RelationshipFactory()
+    events = Relationship.pgh_event_model.objects.select_related("pgh_context")  # type: ignore[attr-defined]
+    outer, inner, outer_again = (events.get(pgh_obj_id=record.pk).pgh_context for record in (first, second, third))
+    assert [context.metadata["action"] for context in (outer, inner, outer_again)] == ["outer", "inner", "outer"]
+    assert {context.metadata["user"] for context in (outer, inner, outer_again)} == {world.admin.pk}
+    assert outer_again.pk == outer.pk != inner.pk
+    assert inner.metadata["parent"] == str(outer.pk)
+    assert "parent" not in outer.metadata
