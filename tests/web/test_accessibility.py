@@ -220,6 +220,21 @@ def activity_created(page: Any, base: str, data: Records) -> None:
     expect(page.locator("#messages")).to_contain_text("created")
 
 
+def activity_already_created(page: Any, base: str, data: Records) -> None:
+    """The form's one-time key sent again with other entries: the first save is named."""
+    activity_created(page, base, data)
+    key = str(Activity.objects.get(title="Staff course").idempotency_key)
+    page.goto(f"{base}/activities/new/")
+    page.locator("input[name=idempotency_key]").evaluate("(input, key) => { input.value = key; }", key)
+    page.select_option("#id_relationship", label="Belarus – United States")
+    page.select_option("#id_area", label="Military education")
+    page.fill("#id_title", "Staff course, second group")
+    page.select_option("#id_kind", "course")
+    page.fill("#id_start_date", "2016-09-12")
+    page.click("#activity-form button[type=submit]")
+    expect(page.locator("#already-created")).to_be_visible()
+
+
 def activity_form_with_errors(page: Any, base: str, data: Records) -> None:
     page.goto(f"{base}/activities/new/")
     page.fill("#id_title", "English course for officers")
@@ -290,6 +305,7 @@ VISITS = [
     Visit("activity-created", "officer", activity_created),
     Visit("activity-new", "officer", opens("/activities/new/")),
     Visit("activity-new-with-errors", "officer", activity_form_with_errors),
+    Visit("activity-new-already-created", "officer", activity_already_created),
     Visit("activity-edit", "officer", opens(activity_url("edit/"))),
     Visit("activity-cancel", "officer", opens(activity_url("cancel/"))),
     Visit("activities-deleted", "officer", opens("/activities/deleted/")),
