@@ -57,6 +57,7 @@ IMPORT_ROW = {"external_ref": "x-1", "state_a": "BY", "state_b": "US", "area": "
 class Records:
     relationship: Relationship
     activity: Activity
+    deleted: Activity
     accreditation: Accreditation
     attache: Attache
     post: Post
@@ -80,7 +81,8 @@ class Visit:
 def records() -> Records:
     """A relationship on the officer's desk with a conducted activity in each area over the
     last months (the charts have bars and zeros) and a planned one ahead; an attaché resident
-    in Kyiv and concurrently accredited to Belarus (a timeline); a change in the history."""
+    in Kyiv and concurrently accredited to Belarus (a timeline); a change in the history; a
+    deleted activity."""
     today = timezone.localdate()
     relationship = RelationshipFactory(state_a="BY", state_b="US")
     desk = DeskFactory(name="Eastern Europe", relationships=[relationship])
@@ -112,11 +114,12 @@ def records() -> Records:
         )
     ActivityFactory(relationship=relationship, title="English course for officers", status="planned",
                     start_date=today + datetime.timedelta(days=20))  # fmt: skip
+    deleted = ActivityFactory(relationship=relationship, title="Cancelled seminar", deleted_at=timezone.now())
     activity = services.activity_update(
         actor=officer, activity=activities[0], data={"location": "Minsk"}, expected_version=activities[0].version
     )
     intensity.rebuild_rollups()
-    return Records(relationship, activity, accreditation, attache, post)
+    return Records(relationship, activity, deleted, accreditation, attache, post)
 
 
 # Signing in ----------------------------------------------------------------------------
@@ -308,7 +311,8 @@ VISITS = [
     Visit("activity-new-already-created", "officer", activity_already_created),
     Visit("activity-edit", "officer", opens(activity_url("edit/"))),
     Visit("activity-cancel", "officer", opens(activity_url("cancel/"))),
-    Visit("activities-deleted", "officer", opens("/activities/deleted/")),
+    Visit("activities-deleted", "officer", opens("/activities/deleted/", "text=Cancelled seminar")),
+    Visit("activity-detail-deleted", "officer", opens(lambda data: f"/activities/{data.deleted.pk}/", "main .alert")),
     Visit("activity-import", "officer", opens("/activities/import/")),
     Visit("activity-import-with-errors", "officer", import_with_errors),
     Visit("accreditation-list", "officer", opens("/accreditations/?status=accredited")),
