@@ -53,9 +53,11 @@ def activity_filterset(request: HttpRequest) -> ActivityFilterSet:
         field.widget = forms.CheckboxSelectMultiple(attrs={"class": "form-check-input"})
         field.widget.choices = field.choices
     fields["country"].empty_label = "Any country"
-    for widget in fields["start_date"].widget.widgets:
-        widget.input_type = "date"
     fields["start_date"].label = "Start date"
+    # The two boxes share the legend "Start date": each needs a name of its own.
+    for widget, bound in zip(fields["start_date"].widget.widgets, ("from", "to"), strict=True):
+        widget.input_type = "date"
+        widget.attrs["aria-label"] = f"Start date {bound}"
     fields["q"].widget.input_type = "search"
     fields["q"].widget.attrs["placeholder"] = "Title, place, counterpart…"
     fields["relationship"].widget.attrs["size"] = 4

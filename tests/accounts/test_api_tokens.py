@@ -80,6 +80,8 @@ def test_profile_page_issues_shows_once_and_revokes_own_tokens(world: World) -> 
     other, _ = token_issue(user=world.manager, name="not yours")
     assert browser.post("/accounts/tokens/", {"revoke": other.pk}).status_code == 404
     assert browser.post("/accounts/tokens/", {"revoke": token.pk}).status_code == 302
+    # Said once (base.html shows the messages), not twice to a screen reader.
+    assert browser.get("/accounts/tokens/").content.decode().count(f"Token {token.prefix}… revoked.") == 1
     assert ApiToken.objects.get(pk=token.pk).revoked_at is not None
     assert ApiToken.objects.get(pk=other.pk).revoked_at is None
     bad = browser.post("/accounts/tokens/", {"name": "", "days": "0"})

@@ -145,7 +145,7 @@ def test_the_same_form_sent_again_with_edits_is_refused_and_keeps_the_edits(worl
     page = response.content.decode()
     assert response.status_code == 409
     assert "This form was already saved" in page
-    assert f'<a href="{detail(created)}">English course for cadets</a>' in page
+    assert f'<a class="alert-link" href="{detail(created)}">English course for cadets</a>' in page
     assert 'id="already-created-changes">Title, Participants</span>' in page
     assert 'value="English course for officers"' in page and 'value="18"' in page
     assert not Activity.objects.filter(title="English course for officers").exists()
@@ -172,7 +172,8 @@ def test_the_same_form_sent_after_its_activity_was_deleted_says_so_and_creates_n
     assert response.status_code == 409 and response.redirect_chain == []
     assert "” created." not in page
     assert "This form was already saved" in page
-    assert f'<a href="{detail(created)}">English course for cadets</a>, which has since been deleted' in page
+    link = f'<a class="alert-link" href="{detail(created)}">English course for cadets</a>'
+    assert f"{link}, which has since been deleted" in page
     assert Activity.objects.filter(title="English course for cadets").count() == 1
     assert Activity.objects.get(pk=created.pk).is_deleted  # not restored, not re-created
     # The form keeps the entries under a fresh key: saving it again records a new activity.
