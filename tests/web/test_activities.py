@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import datetime
 import io
+import re
 from typing import Any
 
 import openpyxl
@@ -144,8 +145,14 @@ def test_htmx_requests_get_only_the_results(world: World) -> None:
     # htmx swaps only 2xx answers: an invalid filter still comes back as 200 with its message.
     invalid = client.get(LIST, {"start_date_after": "x"}, headers={"HX-Request": "true"})
     assert invalid.status_code == 200 and "Some filters are not valid" in invalid.content.decode()
+    assert "; some filters are not valid.</p>" in invalid.content.decode()
     full = client.get(LIST, {"q": "public"}).content.decode()
     assert "<html" in full and 'hx-get="/activities/"' in full
+    # The count for screen readers: filled out of band into the page's status region.
+    status = re.search(r'<p class="visually-hidden" id="results-status" role="status"([^>]*)>([^<]*)</p>', partial)
+    assert status is not None and status.groups() == (' hx-swap-oob="innerHTML"', "1 activity matches the filters.")
+    assert re.search(r'id="results-status" role="status"></p>', full)
+    assert "hx-swap-oob" not in full
 
 
 def test_list_query_count_does_not_grow_with_rows_or_page_size(

@@ -124,6 +124,11 @@ def test_desk_officer_workflow(live_server: Any, page: Any, tmp_path: Path, sett
     page.fill("#id_q", "clearance")
     # A locator wait, not wait_for_function: the page's CSP forbids evaluating strings.
     expect(page.locator("#total")).to_have_text(re.compile(r"^2 "))
+    # Screen readers get the count from the status region (kept, filled out of band),
+    # not the whole table read out again.
+    expect(page.locator("#results-status")).to_have_text("2 activities match the filters.")
+    assert page.locator("[role=status]#results-status").count() == 1
+    assert page.get_attribute("#results", "aria-live") is None
     assert "q=clearance" in page.url
     assert "English course for officers" not in page.inner_text("#results")
     screenshot(page, "browser-04-filtered")
