@@ -407,3 +407,63 @@ def test_page_has_no_wcag_a_or_aa_violation(
     assert visit.user is None or "/accounts/login/" not in page.url, f"{visit.user} is not signed in"
     violations = run_axe(page, visit.exclude)
     assert not violations, describe(violations, visit.name, page.url)
+
+
+# Non-text contrast ---------------------------------------------------------------------
+# axe checks the contrast of text only. WCAG 1.4.11 asks 3:1 for what identifies a control:
+# a text box or a select is drawn by its border alone.
+
+_CONTROLS = (
+    "main input:not([type=hidden]):not([type=checkbox]):not([type=radio]):not([type=submit]), main select, "
+    "main textarea, main .form-check-input"
+)
+
+
+def _luminance(rgb: str) -> float:
+    channels = [int(part) / 255 for part in rgb[rgb.index("(") + 1 : rgb.index(")")].split(",")[:3]]
+    linear = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def contrast(first: str, second: str) -> float:
+    """WCAG's contrast ratio of two opaque CSS colours written `rgb(r, g, b)`."""
+    high, low = sorted((_luminance(first), _luminance(second)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+def test_contrast_helper_matches_wcag() -> None:
+    assert contrast("rgb(0, 0, 0)", "rgb(255, 255, 255)") == pytest.approx(21.0)
+    assert contrast("rgb(222, 226, 230)", "rgb(255, 255, 255)") == pytest.approx(1.30, abs=0.01)  # Bootstrap's
+    assert contrast("rgb(108, 117, 125)", "rgb(255, 255, 255)") == pytest.approx(4.69, abs=0.01)  # gray-600
+
+
+@pytest.mark.parametrize("path", ["/activities/new/", "/activities/"])
+def test_form_controls_are_outlined_at_three_to_one(
+    path: str, live_server: Any, page: Any, migrated_data: None
+) -> None:
+    records()
+    sign_in(page, live_server.url, "officer")
+    page.goto(f"{live_server.url}{path}")
+    controls = page.eval_on_selector_all(
+        _CONTROLS,
+        """(nodes) => nodes.filter((node) => node.offsetParent !== null).map((node) => ({
+            name: node.id || node.name, border: getComputedStyle(node).borderTopColor,
+        }))""",
+    )
+    assert len(controls) >= 5, controls
+    background = "rgb(255, 255, 255)"  # the page's and the cards' background
+    weak = [(c["name"], c["border"]) for c in controls if contrast(c["border"], background) < 3]
+    assert weak == [], f"borders under 3:1 against white: {weak}"
+
+
+def test_invalid_and_focused_controls_keep_their_own_borders(live_server: Any, page: Any, migrated_data: None) -> None:
+    """The darker default border does not hide the states Bootstrap colours."""
+    data = records()
+    sign_in(page, live_server.url, "officer")
+    activity_form_with_errors(page, live_server.url, data)
+    assert page.eval_on_selector("#id_end_date", "(node) => getComputedStyle(node).borderTopColor") == (
+        "rgb(220, 53, 69)"  # Bootstrap's danger red on .is-invalid
+    )
+    page.focus("#id_title")
+    # Bootstrap fades the border in (0.15 s): the assertion waits for the end of it.
+    expect(page.locator("#id_title")).to_have_css("border-top-color", "rgb(134, 183, 254)")  # focus blue
