@@ -169,3 +169,55 @@ def test_one_open_accreditation_per_attache_and_host_country() -> None:
 def test_attache_service_must_be_known() -> None:
     attache = AttacheFactory()
     db_rejects("attache_service_valid", lambda: Attache.objects.filter(pk=attache.pk).update(service="space"))
+
+
+# The channel rule ----------------------------------------------------------------------
+
+
+def _channel(releasability: int) -> Accreditation:
+    accreditation: Accreditation = AccreditationFactory.create(
+        attache=AttacheFactory(sending_country="US"),
+        post=PostFactory(sending_country="US", host_country="BY"),
+        releasability=releasability,
+    )
+    return accreditation
+
+
+def test_an_activity_less_restricted_than_its_channel_is_rejected_by_the_database() -> None:
+    from cooperation.choices import Classification
+
+    internal, restricted = _channel(Classification.INTERNAL), _channel(Classification.RESTRICTED)
+    activity = ActivityFactory(relationship=internal.relationship, accreditation=internal)
+    rule = "activity_channel_not_more_restricted"
+    db_rejects(rule, lambda: Activity.objects.filter(pk=activity.pk).update(accreditation=restricted))
+    db_rejects(rule, lambda: Activity.objects.filter(pk=activity.pk).update(releasability=Classification.PUBLIC))
+    db_rejects(
+        rule,
+        lambda: ActivityFactory(
+            relationship=restricted.relationship, accreditation=restricted, releasability=Classification.INTERNAL
+        ),
+    )
+    # Equal or more restricted is fine, as is no channel at all.
+    Activity.objects.filter(pk=activity.pk).update(accreditation=restricted, releasability=Classification.RESTRICTED)
+    Activity.objects.filter(pk=activity.pk).update(accreditation=None, releasability=Classification.PUBLIC)
+    activity.refresh_from_db()
+    assert (activity.accreditation_id, activity.releasability) == (None, Classification.PUBLIC)
+
+
+def test_an_accreditation_raised_above_its_activities_is_rejected_by_the_database() -> None:
+    from cooperation.choices import Classification
+
+    channel = _channel(Classification.PUBLIC)
+    ActivityFactory(relationship=channel.relationship, accreditation=channel, releasability=Classification.INTERNAL)
+    rule = "accreditation_not_above_its_activities"
+    raise_it = Accreditation.objects.filter(pk=channel.pk)
+    db_rejects(rule, lambda: raise_it.update(releasability=Classification.RESTRICTED))
+    Accreditation.objects.filter(pk=channel.pk).update(releasability=Classification.INTERNAL)
+    channel.refresh_from_db()
+    assert channel.releasability == Classification.INTERNAL
+    # The message the services give first is unchanged.
+    channel.releasability = Classification.RESTRICTED
+    assert validation_messages(channel) == [
+        "1 activity that ran through this accreditation is less restricted: it cannot be more restricted than "
+        "the activities that ran through it. Raise theirs first."
+    ]
