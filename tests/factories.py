@@ -11,6 +11,7 @@ import factory
 from django.utils import timezone
 
 from accounts.models import User
+from cooperation.bulk import ImportRow
 from cooperation.choices import (
     AccreditationKind,
     AccreditationStatus,
@@ -161,3 +162,29 @@ class ActivityFactory(factory.django.DjangoModelFactory[Activity]):
     releasability = Classification.INTERNAL
     created_at = factory.LazyFunction(timezone.now)
     updated_at = factory.LazyFunction(timezone.now)
+
+
+def import_row(number: int = 2, **values: Any) -> ImportRow:
+    """Row `number` of an activity import (cooperation.bulk): an education course, BY–US,
+    conducted in Minsk, internal; `values` replace columns by name."""
+    base = {
+        "external_ref": f"ext-{number}",
+        "state_a": "BY",
+        "state_b": "US",
+        "area": "education",
+        "title": f"Imported {number}",
+        "kind": "course",
+        "level": "working",
+        "status": "conducted",
+        "start_date": "2017-03-01",
+        "end_date": "",
+        "location": "Minsk",
+        "participants": "12",
+        "counterpart": "",
+        "description": "",
+        "outcome": "",
+        "releasability": "internal",
+        "accreditation": "",
+    }
+    base.update(values)
+    return ImportRow(number, base)

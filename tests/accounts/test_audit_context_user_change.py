@@ -23,6 +23,7 @@ from accounts.services import token_issue
 from cooperation.audit import event_model
 from cooperation.choices import Classification
 from cooperation.models import Activity
+from tests.api.conftest import activity_body
 from tests.factories import DeskFactory, RelationshipFactory, UserFactory
 
 PASSWORD = "correct-horse-battery"
@@ -64,18 +65,7 @@ def test_a_token_request_names_the_tokens_user_after_its_anonymous_start(migrate
     _, key = token_issue(user=officer, name="bi")
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
-    body = {
-        "relationship": relationship.pk,
-        "area": "demining",
-        "title": "Mine clearance course",
-        "kind": "course",
-        "level": "working",
-        "status": "planned",
-        "start_date": "2017-04-03",
-        "end_date": "2017-04-14",
-        "participants": 12,
-        "releasability": "internal",
-    }
+    body = activity_body(relationship.pk)
     response = client.post("/api/v1/activities/", body, format="json")
     assert response.status_code == 201, response.content
     event = event_model(Activity).objects.select_related("pgh_context").get(pgh_obj_id=response.json()["id"])

@@ -40,3 +40,21 @@ def client_for(user: object | None) -> APIClient:
 def clients(world: World) -> dict[str, APIClient]:
     users = world.users()
     return {role: client_for(users.get(role)) for role in ROLES}
+
+
+def activity_body(relationship: int, **overrides: object) -> dict[str, object]:
+    """A POST body for a demining course in `relationship` (an id)."""
+    body: dict[str, object] = {
+        "relationship": relationship,
+        "area": "demining",
+        "title": "Mine clearance course",
+        "kind": "course",
+        "level": "working",
+        "status": "planned",
+        "start_date": "2017-04-03",
+        "end_date": "2017-04-14",
+        "participants": 12,
+        "releasability": "internal",
+    }
+    body.update(overrides)
+    return body

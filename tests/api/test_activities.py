@@ -14,7 +14,7 @@ from cooperation.api.base import narrowed_filterset
 from cooperation.choices import Classification
 from cooperation.filtersets import ActivityFilterSet
 from cooperation.models import Activity
-from tests.api.conftest import client_for
+from tests.api.conftest import activity_body, client_for
 from tests.conftest import World
 from tests.factories import AccreditationFactory, ActivityFactory, PostFactory, area
 
@@ -28,20 +28,7 @@ def detail(activity: Activity) -> str:
 
 
 def new_activity(world: World, **overrides: object) -> dict[str, object]:
-    body: dict[str, object] = {
-        "relationship": world.rel_a.pk,
-        "area": "demining",
-        "title": "Mine clearance course",
-        "kind": "course",
-        "level": "working",
-        "status": "planned",
-        "start_date": "2017-04-03",
-        "end_date": "2017-04-14",
-        "participants": 12,
-        "releasability": "internal",
-    }
-    body.update(overrides)
-    return body
+    return activity_body(**{"relationship": world.rel_a.pk, **overrides})
 
 
 def test_detail_has_every_documented_field(world: World, clients: dict[str, APIClient]) -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 from django.apps import apps
 from django.db import connection
@@ -11,6 +9,7 @@ from django.db import connection
 from cooperation.choices import Classification
 from cooperation.models import Activity, CooperationArea, Desk
 from tests.api.conftest import client_for
+from tests.concurrency import at_once
 from tests.factories import ActivityFactory, RelationshipFactory, UserFactory
 
 
@@ -27,25 +26,12 @@ def test_twenty_concurrent_patches_with_one_etag_give_one_200_and_nineteen_412()
     url = f"/api/v1/activities/{activity.pk}/"
     etag = client_for(officer).get(url)["ETag"]
     clients = [client_for(officer) for _ in range(20)]
-    barrier = threading.Barrier(20)
-    results: list[tuple[int, dict[str, object]]] = []
-    lock = threading.Lock()
 
-    def patch(index: int) -> None:
-        try:
-            barrier.wait()
-            response = clients[index].patch(url, {"title": f"edit {index}"}, format="json", HTTP_IF_MATCH=etag)
-            with lock:
-                results.append((response.status_code, response.json()))
-        finally:
-            connection.close()
+    def patch(index: int) -> tuple[int, dict[str, object]]:
+        response = clients[index].patch(url, {"title": f"edit {index}"}, format="json", HTTP_IF_MATCH=etag)
+        return response.status_code, response.json()
 
-    threads = [threading.Thread(target=patch, args=(index,)) for index in range(20)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
+    results = at_once([lambda index=index: patch(index) for index in range(20)])
     statuses = sorted(status for status, _ in results)
     assert statuses == [200] + [412] * 19
     winner = next(body for status, body in results if status == 200)

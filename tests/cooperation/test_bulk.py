@@ -18,32 +18,9 @@ from cooperation.intensity import fresh_aggregation, rebuild_rollups, stored_rol
 from cooperation.models import Activity, IntensityRollup, WeightSet
 from tests.conftest import World
 from tests.factories import AccreditationFactory, ActivityFactory, AttacheFactory, PostFactory, area
+from tests.factories import import_row as row
 
 pytestmark = pytest.mark.django_db
-
-
-def row(number: int = 2, **values: Any) -> ImportRow:
-    base = {
-        "external_ref": f"ext-{number}",
-        "state_a": "BY",
-        "state_b": "US",
-        "area": "education",
-        "title": f"Imported {number}",
-        "kind": "course",
-        "level": "working",
-        "status": "conducted",
-        "start_date": "2017-03-01",
-        "end_date": "",
-        "location": "Minsk",
-        "participants": "12",
-        "counterpart": "",
-        "description": "",
-        "outcome": "",
-        "releasability": "internal",
-        "accreditation": "",
-    }
-    base.update(values)
-    return ImportRow(number, base)
 
 
 def test_creates_rows_with_who_version_and_history(world: World) -> None:

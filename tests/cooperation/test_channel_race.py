@@ -5,19 +5,15 @@ same time: each checks the other's committed state, never a state from before it
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
-from typing import Any
-
 import pytest
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
 
 from cooperation import services
-from cooperation.bulk import ImportRow, activity_bulk_import
+from cooperation.bulk import activity_bulk_import
 from cooperation.choices import Classification
 from cooperation.models import Accreditation, Activity
-from tests.factories import AccreditationFactory, AttacheFactory, PostFactory, course_values
+from tests.concurrency import hold_open
+from tests.factories import AccreditationFactory, AttacheFactory, PostFactory, course_values, import_row
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -47,38 +43,6 @@ def link_internal_activity(accreditation: Accreditation) -> Activity:
         actor=None,
         **course_values(relationship=accreditation.relationship, accreditation=accreditation, title="Via the channel"),
     )
-
-
-def hold_open(first: Callable[[], Any], second: Callable[[], Any]) -> dict[str, Any]:
-    """Run `first` in a transaction left open, then `second` on another connection; commit
-    `first` once `second` has had a second to run (it must wait for the commit to decide)."""
-    done, release = threading.Event(), threading.Event()
-    results: dict[str, Any] = {}
-
-    def run(name: str, action: Callable[[], Any], hold: bool) -> None:
-        try:
-            with transaction.atomic():
-                results[name] = action()
-                if hold:
-                    done.set()
-                    release.wait(10)
-        except BaseException as error:
-            results[name] = error
-        finally:
-            done.set()
-            connection.close()
-
-    one = threading.Thread(target=run, args=("first", first, True))
-    one.start()
-    assert done.wait(10)
-    two = threading.Thread(target=run, args=("second", second, False))
-    two.start()
-    two.join(1.0)
-    results["second waited"] = two.is_alive()
-    release.set()
-    one.join(10)
-    two.join(10)
-    return results
 
 
 def linked_below(accreditation: Accreditation) -> int:
@@ -138,27 +102,12 @@ def test_an_edit_lowering_an_activity_during_a_raise_is_refused(channel: Accredi
 
 
 def test_an_import_linking_during_a_raise_waits_and_refuses_the_row(channel: Accreditation) -> None:
-    values = {
-        "external_ref": "race-1",
-        "state_a": "BY",
-        "state_b": "US",
-        "area": "demining",
-        "title": "Imported via the channel",
-        "kind": "course",
-        "level": "working",
-        "status": "conducted",
-        "start_date": "2017-04-03",
-        "end_date": "",
-        "location": "Minsk",
-        "participants": "12",
-        "counterpart": "",
-        "description": "",
-        "outcome": "",
-        "releasability": "internal",
-        "accreditation": str(channel.pk),
-    }
     results = hold_open(
-        lambda: raise_to_restricted(channel), lambda: activity_bulk_import(actor=None, rows=[ImportRow(2, values)])
+        lambda: raise_to_restricted(channel),
+        lambda: activity_bulk_import(
+            actor=None,
+            rows=[import_row(2, external_ref="race-1", area="demining", accreditation=str(channel.pk))],
+        ),
     )
     assert results["second waited"], "the import should wait for the raise to commit"
     result = results["second"]

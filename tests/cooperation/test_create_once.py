@@ -4,17 +4,17 @@ concurrently it is submitted (services._create_once)."""
 from __future__ import annotations
 
 import datetime
-import threading
 import uuid
 from typing import Any
 
 import pytest
 from django.core.exceptions import PermissionDenied
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 
 from cooperation import services
 from cooperation.choices import Classification
 from cooperation.models import Accreditation, Activity
+from tests.concurrency import at_once, hold_open
 from tests.conftest import World
 from tests.factories import (
     AttacheFactory,
@@ -182,39 +182,8 @@ def test_a_submission_arriving_while_the_first_is_in_flight_waits_and_gets_its_r
     connection, is held at the unique index, then finds the committed row."""
     user, relationship = officer
     key = uuid.uuid4()
-    inserted, release = threading.Event(), threading.Event()
-    results: dict[str, Any] = {}
-
-    def first() -> None:
-        try:
-            with transaction.atomic():
-                results["first"] = create(user, relationship, key).pk
-                inserted.set()
-                release.wait(10)
-        except BaseException as error:
-            results["first"] = error
-            inserted.set()
-        finally:
-            connection.close()
-
-    def second() -> None:
-        try:
-            results["second"] = create(user, relationship, key).pk
-        except BaseException as error:
-            results["second"] = error
-        finally:
-            connection.close()
-
-    one = threading.Thread(target=first)
-    one.start()
-    assert inserted.wait(10)
-    two = threading.Thread(target=second)
-    two.start()
-    two.join(1.0)
-    assert two.is_alive(), "the second submission should wait for the first to commit"
-    release.set()
-    one.join(10)
-    two.join(10)
+    results = hold_open(lambda: create(user, relationship, key).pk, lambda: create(user, relationship, key).pk)
+    assert results["second waited"], "the second submission should wait for the first to commit"
     assert isinstance(results["first"], int), results
     assert results["second"] == results["first"]
     assert Activity.objects.filter(idempotency_key=key).count() == 1
@@ -225,26 +194,7 @@ def test_a_submission_arriving_while_the_first_is_in_flight_waits_and_gets_its_r
 def test_ten_simultaneous_submissions_of_one_key_create_one_activity(officer: Any) -> None:
     user, relationship = officer
     key = uuid.uuid4()
-    barrier = threading.Barrier(10)
-    results: list[Any] = []
-    lock = threading.Lock()
-
-    def submit() -> None:
-        try:
-            barrier.wait()
-            outcome: Any = create(user, relationship, key).pk
-        except BaseException as error:
-            outcome = error
-        finally:
-            connection.close()
-        with lock:
-            results.append(outcome)
-
-    threads = [threading.Thread(target=submit) for _ in range(10)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
+    results = at_once([lambda: create(user, relationship, key).pk] * 10)
     assert len(results) == 10 and len(set(results)) == 1 and isinstance(results[0], int), results
     assert Activity.objects.filter(idempotency_key=key).count() == 1
     assert ActivityEvent.objects.filter(pgh_obj_id=results[0]).count() == 1

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from cooperation import intensity, services, weight_sets
 from cooperation.choices import ActivityLevel, ActivityStatus, Classification
 from cooperation.models import Activity, IntensityRollup, Relationship, WeightSet
+from tests.concurrency import at_once
 from tests.factories import ActivityFactory, RelationshipFactory, area
 
 D = datetime.date
@@ -417,24 +418,12 @@ def test_concurrent_refreshes_of_the_same_keys_never_double_count(migrated_data:
     for day in range(1, 21):
         ActivityFactory(relationship=relationship, start_date=D(2017, 3, day), participants=9)
     keys = [(relationship.pk, D(2017, 3, 1))]
-    barrier = threading.Barrier(4)
-    errors: list[BaseException] = []
 
     def refresh() -> None:
-        try:
-            barrier.wait(timeout=10)
-            for _ in range(3):
-                intensity.refresh_rollups(keys=keys)
-        except BaseException as error:
-            errors.append(error)
-        finally:
-            connection.close()
+        for _ in range(3):
+            intensity.refresh_rollups(keys=keys)
 
-    threads = [threading.Thread(target=refresh) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    errors = [outcome for outcome in at_once([refresh] * 4, timeout=60) if outcome is not None]
     assert errors == []
     assert figures(relationship, D(2017, 3, 1)) == (20, Decimal("80.000000"), 0)
     assert rollups_match_activities()

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import re
-import threading
 import uuid
 from types import SimpleNamespace
 from typing import Any
@@ -17,6 +16,7 @@ from django.urls import reverse
 from cooperation import services
 from cooperation.choices import Classification
 from cooperation.models import Accreditation, Activity
+from tests.concurrency import at_once
 from tests.conftest import World
 from tests.factories import AttacheFactory, DeskFactory, PostFactory, RelationshipFactory, UserFactory
 from tests.web.test_activities import form_data
@@ -214,26 +214,8 @@ def test_simultaneous_submissions_on_separate_connections_create_one_activity(mi
     clients = [signed_in(officer) for _ in range(6)]
     key = key_of(clients[0].get(CREATE).content)
     data = form_data(SimpleNamespace(rel_a=relationship), idempotency_key=key)  # type: ignore[arg-type]
-    barrier = threading.Barrier(len(clients))
-    responses: list[Any] = []
-    lock = threading.Lock()
-
-    def submit(client: Client) -> None:
-        try:
-            barrier.wait()
-            response: Any = client.post(CREATE, data)
-        except BaseException as error:
-            response = error
-        finally:
-            connection.close()
-        with lock:
-            responses.append(response)
-
-    threads = [threading.Thread(target=submit, args=(client,)) for client in clients]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
+    # A default argument binds each client to its own call.
+    responses = at_once([lambda client=client: client.post(CREATE, data) for client in clients])
     created = Activity.objects.get(idempotency_key=key)
     assert [getattr(response, "status_code", response) for response in responses] == [302] * len(clients)
     assert {response["Location"] for response in responses} == {detail(created)}
