@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 from pathlib import Path
+from typing import Any, ClassVar
 
 import environ
 import pghistory
@@ -23,7 +24,35 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
 NODE_MODULES = BASE_DIR / "node_modules"
 
-env = environ.Env()
+
+class StrictEnv(environ.Env):
+    """django-environ, except that a malformed value stops the app naming its variable.
+
+    A number that does not parse would otherwise raise a bare ValueError, and an unknown
+    boolean would be read as false (`SECURE_SSL_REDIRECT=flase` switching the redirect off).
+    """
+
+    BOOLEAN_FALSE_STRINGS = ("false", "off", "no", "n", "0", "")
+    _KINDS: ClassVar[dict[Any, str]] = {int: "a whole number", float: "a number"}
+
+    def get_value(
+        self, var: str, cast: Any = None, default: Any = environ.Env.NOTSET, parse_default: bool = False
+    ) -> Any:
+        raw = self.ENVIRON.get(var)
+        if (
+            cast is bool
+            and raw is not None
+            and raw.strip().lower() not in self.BOOLEAN_TRUE_STRINGS + self.BOOLEAN_FALSE_STRINGS
+        ):
+            raise ImproperlyConfigured(f"{var} must be true or false, not {raw!r}.")
+        try:
+            return super().get_value(var, cast=cast, default=default, parse_default=parse_default)
+        except ValueError as error:
+            kind = self._KINDS.get(cast, "well formed")
+            raise ImproperlyConfigured(f"{var} must be {kind}, not {raw!r}.") from error
+
+
+env = StrictEnv()
 
 DJANGO_ENV = env.str("DJANGO_ENV", default="development")
 if DJANGO_ENV not in {"development", "test", "production"}:
@@ -277,7 +306,7 @@ CELERY_BEAT_SCHEDULE = {
 # Relative change (0.25 = 25 %) beyond which a relationship's trend is flagged.
 try:
     INTENSITY_TREND_THRESHOLD = env.float("INTENSITY_TREND_THRESHOLD", default=0.25)
-except ValueError:
+except ImproperlyConfigured:
     INTENSITY_TREND_THRESHOLD = -1.0
 if not 0 < INTENSITY_TREND_THRESHOLD <= 100:
     raise ImproperlyConfigured("INTENSITY_TREND_THRESHOLD must be a number above 0 and at most 100 (0.25 = 25 %).")

@@ -166,3 +166,17 @@ def test_every_number_in_the_worked_example_is_what_the_code_produces(demo: None
         quarter = (int(row[1][5:7]) - 1) // 3 + 1
         by_quarter[quarter] = by_quarter.get(quarter, Decimal(0)) + Decimal(row[-1])
     assert [money(by_quarter[q]) for q in (1, 2, 3, 4)] == [row[2] for row in printed["quarters-2017"]]
+
+
+def test_the_trend_prose_quotes_the_quarters_and_changes_the_code_produces(demo: None) -> None:
+    text = " ".join(DOC.read_text().split())
+    match = re.search(
+        r"fell by ([\d.]+) %; against the mean of the four quarters before it \(2016 Q4 to 2017 Q3: "
+        r"([\d.]+), ([\d.]+), ([\d.]+) and ([\d.]+)\) it rose by ([\d.]+) %",
+        text,
+    )
+    assert match, "the trend paragraph of docs/intensity.md no longer has the expected shape"
+    fell, *quarters, rose = match.groups()
+    assert quarters == [row[2] for row in _quarters("manager", D(2016, 10, 1), D(2017, 9, 30))]
+    (row,) = trend_2017q4()
+    assert (f"-{fell}%", f"+{rose}%") == (row[3], row[6])

@@ -195,3 +195,32 @@ def test_with_a_broker_its_url_is_used() -> None:
     result = run_python(code, CELERY_BROKER_URL="redis://127.0.0.1:6379/3")
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "False redis://127.0.0.1:6379/3"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        # systemd's EnvironmentFile keeps an inline comment as part of the value
+        ("TRUSTED_PROXY_COUNT", "1          # nginx in front"),
+        ("CONN_MAX_AGE", "1m"),
+        ("IMPORT_MAX_ROWS", "1e5"),
+    ],
+)
+def test_a_malformed_number_is_refused_naming_its_variable(variable: str, value: str) -> None:
+    result = run_python("import django; django.setup()", **{variable: value})
+    assert result.returncode != 0
+    assert f"ImproperlyConfigured: {variable} must be a whole number, not {value!r}." in result.stderr
+
+
+@pytest.mark.parametrize("variable", ["SECURE_SSL_REDIRECT", "DEBUG", "API_BENCHMARK_VIEWS"])
+def test_a_malformed_boolean_is_refused_not_read_as_false(variable: str) -> None:
+    result = run_python("import django; django.setup()", **PRODUCTION, **{variable: "flase"})
+    assert result.returncode != 0
+    assert f"ImproperlyConfigured: {variable} must be true or false, not 'flase'." in result.stderr
+
+
+@pytest.mark.parametrize(("value", "expected"), [("off", "False"), ("no", "False"), ("0", "False"), ("yes", "True")])
+def test_the_usual_spellings_of_a_boolean_are_read(value: str, expected: str) -> None:
+    code = "import django; django.setup(); from django.conf import settings; print(settings.SECURE_SSL_REDIRECT)"
+    result = run_python(code, **PRODUCTION, SECURE_SSL_REDIRECT=value)
+    assert result.stdout.strip() == expected, result.stderr
