@@ -8,6 +8,7 @@ affected (the token is the credential); API requests riding on a browser session
 from __future__ import annotations
 
 import base64
+import datetime
 import io
 from collections.abc import Callable
 from typing import Any
@@ -18,9 +19,11 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.db import transaction
+from django.db.models import Q
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods
 from django_otp import login as otp_login
@@ -79,18 +82,39 @@ def _pending_device(request: HttpRequest) -> TOTPDevice:
     """The unconfirmed device this session is setting up, created on its first visit.
 
     Reloads show the same key and write nothing. Another session (another browser, or
-    someone who had only the password and opened the page earlier) gets a new device that
-    replaces the user's earlier pending one, so a key is confirmed only by the session it
-    was shown to.
+    someone who had only the password) gets a device of its own beside it, so a key is
+    confirmed only by the session it was shown to and nobody restarts the owner's setup.
+    Pending devices older than a session can live are removed when a session creates one.
     """
     pending = TOTPDevice.objects.filter(user=request.user, confirmed=False)
     device = pending.filter(pk=request.session.get(_PENDING_DEVICE)).first()
     if device is None:
+        expired = timezone.now() - datetime.timedelta(seconds=settings.SESSION_ABSOLUTE_TIMEOUT)
         with transaction.atomic():
-            pending.delete()
+            pending.filter(Q(created_at__lt=expired) | Q(created_at=None)).delete()
             device = TOTPDevice.objects.create(user=request.user, name="Authenticator app", confirmed=False)
         request.session[_PENDING_DEVICE] = device.pk
     return device
+
+
+def _confirm(device: TOTPDevice, code: str) -> bool | None:
+    """Confirm the session's pending device if `code` comes from its key, removing the
+    user's other devices (other sessions' pending ones; the confirmed one it replaces).
+
+    None when the device is gone: another session confirmed its own first. The user's
+    devices are locked in one order, so two sessions confirming at once cannot both win.
+    """
+    with transaction.atomic():
+        devices = TOTPDevice.objects.select_for_update().filter(user_id=device.user_id).order_by("pk")
+        locked = next((each for each in devices if each.pk == device.pk and not each.confirmed), None)
+        if locked is None:
+            return None
+        if not locked.verify_token(code):
+            return False
+        TOTPDevice.objects.filter(user_id=device.user_id).exclude(pk=device.pk).delete()
+        locked.confirmed = True
+        locked.save(update_fields=["confirmed"])
+    return True
 
 
 @login_required
@@ -117,11 +141,10 @@ def setup(request: HttpRequest) -> HttpResponse:
     device = None if confirmed and "replace" not in request.GET else _pending_device(request)
     form = CodeForm(request.POST or None)
     if device is not None and request.method == "POST" and form.is_valid():
-        if device.verify_token(form.cleaned_data["code"]):
-            with transaction.atomic():
-                TOTPDevice.objects.filter(user=user, confirmed=True).exclude(pk=device.pk).delete()
-                device.confirmed = True
-                device.save(update_fields=["confirmed"])
+        confirmed_now = _confirm(device, form.cleaned_data["code"])
+        if confirmed_now is None:
+            return redirect("accounts:two_factor")
+        if confirmed_now:
             request.session.pop(_PENDING_DEVICE, None)
             _complete_sign_in(request, device)
             messages.success(request, "Your second factor is set up.")

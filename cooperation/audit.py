@@ -64,3 +64,24 @@ def audit_context(actor: User | None, action: str) -> Iterator[None]:
         yield
     finally:
         pghistory_runtime._tracker.value = enclosing
+
+
+def audit_context_for_user(user_pk: Any) -> None:
+    """Continue the thread's audit context in a fresh one when its user changes.
+
+    pghistory writes a new `request.user` (a sign-in, DRF authenticating a token) into the
+    current context's metadata, so the next event would rewrite a context row already
+    written: refused by its protection trigger once that transaction has committed (a
+    500), and within it the events before the change would name the new user. Instead the
+    thread continues as `audit_context` does: a fresh id, the same metadata (url, ip) with
+    the new user, and `parent`, the outermost context's id. Whether the current row has
+    been written is not known without a query, and a context that never is costs nothing,
+    so every change of user gets one. Called by `attache.history`'s request class.
+    """
+    current = getattr(pghistory_runtime._tracker, "value", None)
+    if current is None or current.metadata.get("user") == user_pk:
+        return
+    parent = current.metadata.get("parent", str(current.id))
+    pghistory_runtime._tracker.value = pghistory_runtime.Context(
+        id=uuid.uuid4(), metadata={**current.metadata, "user": user_pk, "parent": parent}
+    )

@@ -2,31 +2,66 @@
 
 pghistory puts the new user into the request's audit context when `request.user` is set
 (sign-in; DRF authenticating a token). A context row is protected once its transaction
-has committed (cooperation migration 0008), so a request must never write a context row,
-commit, change its user and write the same context again: the trigger would refuse the
-second write. A write to a tracked table writes the context row when it records an
-event, and (statement-level triggers) when it changes two rows or more even if it records
-none. Today every write before the user changes is untracked or a one-row change of an
-excluded field (password, last_login, last_used_at), and services write under contexts
-of their own (`audit_context`). The requests run without a test transaction, so each
-write commits on its own as in production.
+has committed (cooperation migration 0008), so writing the same context again with the
+new user would be refused. `attache.history` continues the request in a fresh context
+instead (`cooperation.audit.audit_context_for_user`). A write to a tracked table writes
+the context row when it records an event, and (statement-level triggers) when it changes
+two rows or more even if it records none. No view writes before the user changes today
+but untracked rows or one-row changes of excluded fields (password, last_login,
+last_used_at), and services write under contexts of their own (`audit_context`); a
+test-only view writes before and after a sign-in. The requests run without a test
+transaction, so each write commits on its own as in production.
 """
 
 from __future__ import annotations
 
+from importlib import metadata
+
+import pghistory
 import pytest
-from django.test import Client, override_settings
+from django.contrib.auth import login
+from django.db import transaction
+from django.http import HttpRequest, HttpResponse
+from django.test import Client, RequestFactory, override_settings
+from django.urls import include, path
+from pghistory import middleware as pghistory_middleware
+from pghistory import runtime as pghistory_runtime
 from rest_framework.test import APIClient
 
 from accounts.models import SecurityEvent, SecurityEventKind, User
 from accounts.services import token_issue
 from cooperation.audit import event_model
 from cooperation.choices import Classification
-from cooperation.models import Activity
+from cooperation.models import Activity, Desk
 from tests.api.conftest import activity_body
 from tests.factories import DeskFactory, RelationshipFactory, UserFactory
 
 PASSWORD = "correct-horse-battery"
+
+
+def _write_sign_in_write(request: HttpRequest) -> None:
+    """A tracked write, a sign-in, another tracked write: the shape no view has today."""
+    Desk.objects.create(name="Before")
+    login(request, User.objects.get(username="desk"), backend="django.contrib.auth.backends.ModelBackend")
+    Desk.objects.create(name="After")
+
+
+def sign_in_between_committed_writes(request: HttpRequest) -> HttpResponse:
+    _write_sign_in_write(request)
+    return HttpResponse("done")
+
+
+def sign_in_between_writes_of_one_transaction(request: HttpRequest) -> HttpResponse:
+    with transaction.atomic():
+        _write_sign_in_write(request)
+    return HttpResponse("done")
+
+
+urlpatterns = [
+    path("test/committed/", sign_in_between_committed_writes),
+    path("test/one-transaction/", sign_in_between_writes_of_one_transaction),
+    path("", include("attache.urls")),
+]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -76,3 +111,37 @@ def test_a_token_request_names_the_tokens_user_after_its_anonymous_start(migrate
         "/api/v1/activities/",
     )
     assert metadata["parent"] != str(event.pgh_context.pk)
+
+
+@pytest.mark.urls(__name__)
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("url", ["/test/committed/", "/test/one-transaction/"])
+def test_a_sign_in_between_two_tracked_writes_continues_in_a_context_of_its_own(url: str) -> None:
+    """The write before the sign-in keeps the anonymous context as it was written; the
+    write after it gets a fresh context naming the user, with the request's url and ip and
+    the first context as `parent`. Rewriting the first context instead would be refused
+    once it has committed (a 500), and within one transaction would name the user on the
+    anonymous write."""
+    user = UserFactory(username="desk")
+    response = Client(REMOTE_ADDR="10.0.0.9", raise_request_exception=False).post(url)
+    assert (response.status_code, response.content) == (200, b"done")
+    events = event_model(Desk).objects.select_related("pgh_context")
+    before, after = (events.get(name=name, pgh_label="insert").pgh_context for name in ("Before", "After"))
+    assert before.metadata == {"user": None, "url": url, "ip": "10.0.0.9"}
+    assert after.metadata == {"user": user.pk, "url": url, "ip": "10.0.0.9", "parent": str(before.pk)}
+    assert after.pk != before.pk
+
+
+def test_pghistory_still_rewrites_the_context_when_the_user_changes() -> None:
+    """`AuditContextMiddleware.__call__` replaces pghistory 3.9.2's middleware and request
+    classes, and `audit_context_for_user` sets its private `runtime._tracker`. This fails
+    when pghistory changes (its version, or its request class no longer writing the new
+    user into the current context), so the override is looked at again on an upgrade."""
+    assert metadata.version("django-pghistory") == "3.9.2"
+    user = UserFactory.build(pk=7)
+    request = RequestFactory().get("/")
+    with pghistory.context(user=None, url="/") as context:
+        request.__class__ = pghistory_middleware.WSGIRequest
+        request.user = user
+        assert pghistory_runtime._tracker.value is context
+        assert context.metadata == {"user": 7, "url": "/"}

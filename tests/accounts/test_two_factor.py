@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import base64
+import datetime
 import re
 import time
+from typing import Any
 
 import pytest
 from django.conf import settings
@@ -13,11 +15,15 @@ from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django.utils import timezone
 from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from accounts.models import SecurityEvent, SecurityEventKind, UserSession
+from accounts.two_factor import _confirm
+from tests.concurrency import hold_open
 from tests.conftest import World
+from tests.factories import UserFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.second_factor]
 # pghistory puts its context in front of a write ("SELECT set_config(…); INSERT …").
@@ -28,6 +34,10 @@ def code_for(device: TOTPDevice, offset_steps: int = 0) -> str:
     totp = TOTP(device.bin_key, device.step, device.t0, device.digits, device.drift)
     totp.time = time.time() + offset_steps * device.step
     return f"{totp.token():0{device.digits}d}"
+
+
+def key_of(device: TOTPDevice) -> str:
+    return base64.b32encode(device.bin_key).decode("ascii")
 
 
 def signed_in(user: object) -> Client:
@@ -93,15 +103,74 @@ def test_a_key_shown_to_one_session_is_never_the_one_another_session_confirms(wo
     owner = signed_in(world.manager)
     shown = owner.get(reverse("accounts:two_factor")).context["key"]
     assert shown != seen
-    assert TOTPDevice.objects.filter(user=world.manager).count() == 1  # the earlier pending one is gone
-    device = TOTPDevice.objects.get(user=world.manager)
+    device = next(device for device in TOTPDevice.objects.filter(user=world.manager) if key_of(device) == shown)
     assert owner.post(reverse("accounts:two_factor"), {"code": code_for(device)}).status_code == 302
     device.refresh_from_db()
-    assert device.confirmed and base64.b32encode(device.bin_key).decode() == shown
-    # The earlier session's page now confirms nothing: its pending device was replaced.
+    assert device.confirmed
+    # The earlier session's page now confirms nothing: its pending device went with the confirmation.
     refused = earlier.post(reverse("accounts:two_factor"), {"code": code_for(device)})
     assert refused.status_code == 302 and refused["Location"].startswith(reverse("accounts:two_factor_verify"))
     assert list(TOTPDevice.objects.filter(user=world.manager, confirmed=True)) == [device]
+
+
+def test_another_session_opening_the_setup_page_leaves_the_owners_setup_alone(world: World, settings: Any) -> None:
+    """Someone with the password opening the page must not restart the owner's setup (the
+    code from the owner's app would then fail): each session has its own pending device,
+    confirms only that one, and the first confirmation removes the others."""
+    settings.OTP_TOTP_THROTTLE_FACTOR = 0  # a refused code may be followed at once by the right one
+    setup = reverse("accounts:two_factor")
+    owner = signed_in(world.manager)
+    owner_key = owner.get(setup).context["key"]
+    other = signed_in(world.manager)
+    other_key = other.get(setup).context["key"]
+    assert other_key != owner_key
+    assert owner.get(setup).context["key"] == owner_key
+    devices = {key_of(device): device for device in TOTPDevice.objects.filter(user=world.manager, confirmed=False)}
+    assert set(devices) == {owner_key, other_key}
+    owner_device, other_device = devices[owner_key], devices[other_key]
+    for client, foreign in ((owner, other_device), (other, owner_device)):
+        refused = client.post(setup, {"code": code_for(foreign)})
+        assert refused.status_code == 200 and "That code is not right" in refused.content.decode()
+    assert not TOTPDevice.objects.filter(user=world.manager, confirmed=True).exists()
+
+    response = owner.post(setup, {"code": code_for(owner_device), "next": "/activities/"})
+    assert response.status_code == 302 and response["Location"] == "/activities/"
+    assert [(device.pk, device.confirmed) for device in TOTPDevice.objects.filter(user=world.manager)] == [
+        (owner_device.pk, True)
+    ]
+    assert owner.get("/activities/").status_code == 200
+    late = other.post(setup, {"code": code_for(other_device)})
+    assert late.status_code == 302 and late["Location"].startswith(reverse("accounts:two_factor_verify"))
+    assert list(TOTPDevice.objects.filter(user=world.manager)) == [owner_device]
+
+
+def test_pending_devices_older_than_a_session_can_live_are_removed(world: World) -> None:
+    """A session lives at most SESSION_ABSOLUTE_TIMEOUT, so an older pending device can no
+    longer be confirmed: the next setup page of that user removes it, younger ones stay."""
+    stale = TOTPDevice.objects.create(user=world.manager, name="Authenticator app", confirmed=False)
+    young = TOTPDevice.objects.create(user=world.manager, name="Authenticator app", confirmed=False)
+    now = timezone.now()
+    TOTPDevice.objects.filter(pk=stale.pk).update(
+        created_at=now - datetime.timedelta(seconds=settings.SESSION_ABSOLUTE_TIMEOUT + 60)
+    )
+    TOTPDevice.objects.filter(pk=young.pk).update(
+        created_at=now - datetime.timedelta(seconds=settings.SESSION_ABSOLUTE_TIMEOUT - 60)
+    )
+    shown = signed_in(world.manager).get(reverse("accounts:two_factor")).context["key"]
+    pending = TOTPDevice.objects.filter(user=world.manager, confirmed=False)
+    assert young.pk in {device.pk for device in pending} and stale.pk not in {device.pk for device in pending}
+    assert sorted(key_of(device) for device in pending) == sorted([key_of(young), shown])
+
+
+@pytest.mark.django_db(transaction=True)
+def test_of_two_sessions_confirming_at_once_the_second_finds_its_device_gone() -> None:
+    """The user's devices are locked before a confirmation: the second waits, then confirms
+    nothing (the view sends that session to the code entry) rather than failing."""
+    user = UserFactory(username="twice")
+    first, second = (TOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=False) for _ in range(2))
+    outcomes = hold_open(lambda: _confirm(first, code_for(first)), lambda: _confirm(second, code_for(second)))
+    assert outcomes == {"first": True, "second": None, "second waited": True}
+    assert [(device.pk, device.confirmed) for device in TOTPDevice.objects.filter(user=user)] == [(first.pk, True)]
 
 
 def test_a_user_with_a_device_must_enter_a_code_after_the_password(world: World) -> None:
