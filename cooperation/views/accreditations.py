@@ -24,15 +24,17 @@ from cooperation.permissions import can_write_record, is_writer
 from cooperation.selectors import accreditation_timeline, describe_changes, history_for
 from cooperation.tables import AccreditationTable
 from cooperation.views.access import WorkspaceAccess
-from cooperation.views.activities import already_created, per_page
+from cooperation.views.activities import already_created, per_page, use_checkboxes
 
 LIST_FILTERS = ("q", "status", "kind", "host_country", "relationship")
+CHECKBOX_FILTERS = ("status", "kind")
 
 
 class AccreditationListView(WorkspaceAccess, View):
     def get(self, request: HttpRequest) -> HttpResponse:
         queryset = Accreditation.objects.visible_to(request.user).select_related("attache", "post")  # type: ignore[arg-type]
         filterset = AccreditationFilterSet(request.GET, queryset=queryset, request=request)
+        use_checkboxes(filterset.form, CHECKBOX_FILTERS)
         valid = filterset.is_valid()
         filterset.form.fields["relationship"].widget.attrs["size"] = 3
         filterset.form.fields["host_country"].empty_label = "Any country"

@@ -4,7 +4,7 @@ create, edit, duplicate, cancel, delete and restore."""
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.contrib import messages
@@ -43,15 +43,20 @@ def per_page(request: HttpRequest) -> int:
     return value if value in PER_PAGE_CHOICES else PER_PAGE_CHOICES[0]
 
 
+def use_checkboxes(form: forms.Form, names: tuple[str, ...]) -> None:
+    """Show multiple-choice filters as ticked boxes (the panel's `_filter_field.html`)."""
+    for name in names:
+        field = cast(forms.ChoiceField, form.fields[name])
+        field.widget = forms.CheckboxSelectMultiple(attrs={"class": "form-check-input"})
+        field.widget.choices = field.choices
+
+
 def activity_filterset(request: HttpRequest) -> ActivityFilterSet:
     """The shared FilterSet over what the user may see, with the list page's widgets."""
     queryset = Activity.objects.visible_to(request.user).select_related("relationship", "area")  # type: ignore[arg-type]
     filterset = ActivityFilterSet(request.GET, queryset=queryset, request=request)
+    use_checkboxes(filterset.form, CHECKBOX_FILTERS)
     fields = filterset.form.fields
-    for name in CHECKBOX_FILTERS:
-        field = fields[name]
-        field.widget = forms.CheckboxSelectMultiple(attrs={"class": "form-check-input"})
-        field.widget.choices = field.choices
     fields["country"].empty_label = "Any country"
     fields["start_date"].label = "Start date"
     # The two boxes share the legend "Start date": each needs a name of its own.

@@ -55,6 +55,33 @@ def test_list_filters_by_status_and_search(world: World, whitaker: Accreditation
     assert "Daniel Whitaker" not in content
 
 
+def test_list_status_and_kind_filters_are_checkboxes_that_keep_their_state(
+    world: World, whitaker: Accreditation
+) -> None:
+    """The filter panel's status and kind choices are ticked boxes, as on the activity list;
+    the state sent is shown ticked."""
+    client = signed_in(world.officer_a)
+    content = client.get(reverse("workspace:accreditation_list"), {"status": "accredited"}).content.decode()
+    assert "<option" not in content.split('id="accreditation-filters"')[1].split("Host country")[0]
+    ticked = 'type="checkbox" name="status" value="accredited" class="form-check-input" id="id_status_2" checked'
+    assert ticked in content
+    assert 'type="checkbox" name="status" value="ended"' in content
+    assert 'type="checkbox" name="kind" value="concurrent"' in content
+    assert '<label class="form-check-label" for="id_kind_1">Concurrent</label>' in content
+
+
+def test_list_filter_form_sends_the_sort_and_page_size_again(world: World, whitaker: Accreditation) -> None:
+    """Filtering a list sorted by a column (or shown 50 rows a page) keeps that order and size."""
+    client = signed_in(world.officer_a)
+    content = client.get(
+        reverse("workspace:accreditation_list"), {"sort": "attache", "per_page": 50, "page": 1}
+    ).content.decode()
+    form = content.split('id="accreditation-filters"')[1].split("</form>")[0]
+    assert '<input type="hidden" name="sort" value="attache">' in form
+    assert '<input type="hidden" name="per_page" value="50">' in form
+    assert 'name="page"' not in form  # new filters start on the first page
+
+
 def test_detail_shows_lifecycle_steps_and_history(
     world: World, whitaker: Accreditation, django_assert_max_num_queries: Any
 ) -> None:
