@@ -14,7 +14,7 @@ from cooperation.choices import AccreditationKind, AccreditationStatus
 from cooperation.models import Accreditation
 from cooperation.selectors import history_for
 from tests.conftest import World
-from tests.factories import AccreditationFactory, AttacheFactory, PostFactory
+from tests.factories import AccreditationFactory, AttacheFactory, DeskFactory, PostFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -93,6 +93,32 @@ def test_detail_shows_lifecycle_steps_and_history(
     assert "<span>Accredited</span><span>2016-06-08</span>" in content
     assert f'href="/accreditations/{whitaker.pk}/end/"' in content
     assert f'href="/accreditations/{whitaker.pk}/grant_agrement/"' not in content  # not from "accredited"
+
+
+def test_ending_a_resident_accreditation_says_which_concurrent_ones_end_with_it(
+    world: World, whitaker: Accreditation
+) -> None:
+    """Before and after: the user learns that the concurrent accreditations riding on the
+    resident one end too (those they may see; another desk's stay unnamed)."""
+    resident = Accreditation.objects.get(attache=whitaker.attache, kind=AccreditationKind.RESIDENT)
+    url = reverse("workspace:accreditation_end", kwargs={"pk": resident.pk})
+    ua_desk = DeskFactory(name="Ukraine", relationships=[resident.relationship])
+    ua_officer = UserFactory(username="officer_ua", desks=[ua_desk])
+    assert "riding" not in signed_in(ua_officer).get(url).content.decode()  # Belarus is not theirs to see
+
+    admin = signed_in(world.admin)
+    page = admin.get(url).content.decode()
+    warning = page.split('id="riding"')[1].split("</div>")[0]
+    assert "also ends" in warning and "Daniel Whitaker → Belarus (concurrent, accredited)" in warning
+    response = admin.post(url, {"on": "2019-07-31", "version": resident.version}, follow=True)
+    messages = [str(message) for message in response.context["messages"]]
+    assert messages == ["Recorded: ended. Ended with it: Colonel Daniel Whitaker → Belarus (concurrent, accredited)."]
+    whitaker.refresh_from_db()
+    assert whitaker.status == AccreditationStatus.ENDED and whitaker.ended_on == datetime.date(2019, 7, 31)
+    # A concurrent accreditation ends alone.
+    assert (
+        "riding" not in admin.get(reverse("workspace:accreditation_end", kwargs={"pk": whitaker.pk})).content.decode()
+    )
 
 
 def test_ending_an_accreditation_with_its_date(world: World, whitaker: Accreditation) -> None:
