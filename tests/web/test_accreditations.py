@@ -121,6 +121,18 @@ def test_ending_a_resident_accreditation_says_which_concurrent_ones_end_with_it(
     )
 
 
+def test_page_titles_name_the_accreditation(world: World, whitaker: Accreditation) -> None:
+    """Tabs and history entries say which accreditation, not only "Accreditation"."""
+    client = signed_in(world.officer_a)
+    name = "Colonel Daniel Whitaker → Belarus"
+    for url, title in (
+        (reverse("workspace:accreditation_detail", kwargs={"pk": whitaker.pk}), f"{name} · Accreditations"),
+        (reverse("workspace:accreditation_edit", kwargs={"pk": whitaker.pk}), f"Edit notes: {name}"),
+        (reverse("workspace:accreditation_end", kwargs={"pk": whitaker.pk}), f"Ended: {name}"),
+    ):
+        assert f"<title>{title} · Attaché</title>" in client.get(url).content.decode(), url
+
+
 def test_ending_an_accreditation_with_its_date(world: World, whitaker: Accreditation) -> None:
     client = signed_in(world.officer_a)
     url = reverse("workspace:accreditation_end", kwargs={"pk": whitaker.pk})

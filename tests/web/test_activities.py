@@ -279,6 +279,12 @@ def test_duplicate_starts_a_new_planned_activity_from_another(world: World) -> N
 # Edit -------------------------------------------------------------------------------------
 
 
+def test_edit_page_title_names_the_activity(world: World) -> None:
+    activity = world.activities["a_public"]
+    content = signed_in(world.officer_a).get(reverse("workspace:activity_edit", args=[activity.pk])).content.decode()
+    assert "<title>Edit: a public · Attaché</title>" in content
+
+
 def test_edit_saves_and_bumps_the_version(world: World) -> None:
     activity = world.activities["a_internal"]
     url = reverse("workspace:activity_edit", kwargs={"pk": activity.pk})
