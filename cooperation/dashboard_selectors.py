@@ -26,7 +26,7 @@ from cooperation.intensity_selectors import (
     intensity_series,
     relative_change,
 )
-from cooperation.models import Accreditation, Activity, Relationship
+from cooperation.models import Accreditation, Activity, Relationship, WeightSet
 
 if TYPE_CHECKING:
     from accounts.models import User
@@ -91,6 +91,12 @@ class Overview:
     @property
     def trend_period_label(self) -> str:
         return period_label(self.last_quarter, Granularity.QUARTER)
+
+
+def weight_set_named(weight_set_id: int) -> WeightSet:
+    """The weight set behind a page's figures, which the page names (an id alone says
+    nothing to a reader)."""
+    return WeightSet.objects.only("id", "name").get(pk=weight_set_id)
 
 
 def overview(*, user: User | None, as_of: datetime.date, upcoming_limit: int = UPCOMING_LIMIT) -> Overview:
@@ -159,6 +165,7 @@ class AccreditationPeriod:
     count: int
     intensity: Decimal
     pipeline: int
+    weight_set_id: int
 
     @property
     def kind(self) -> str:
@@ -214,6 +221,7 @@ def accreditation_periods(
                 count=sum(point.count for point in inside),
                 intensity=sum((point.intensity for point in inside), ZERO),
                 pipeline=sum(point.pipeline for point in inside),
+                weight_set_id=series.weight_set_id,
             )
         )
     return periods

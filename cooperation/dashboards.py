@@ -493,7 +493,17 @@ def _change(value: float | None) -> Decimal | str:
     return "" if value is None else Decimal(f"{value:.4f}")
 
 
-SERIES_COLUMNS = ("period", "period_start", "period_end", "area", "count", "intensity", "breadth", "pipeline")
+SERIES_COLUMNS = (
+    "weight_set",
+    "period",
+    "period_start",
+    "period_end",
+    "area",
+    "count",
+    "intensity",
+    "breadth",
+    "pipeline",
+)
 
 
 def series_rows(series: IntensitySeries) -> Iterator[tuple[Any, ...]]:
@@ -503,17 +513,17 @@ def series_rows(series: IntensitySeries) -> Iterator[tuple[Any, ...]]:
         for area in series.areas:
             point = area.points[index]
             yield (
-                point.label, point.period, end, area.code, point.count, _exact(point.intensity),
+                series.weight_set_id, point.label, point.period, end, area.code, point.count, _exact(point.intensity),
                 point.breadth, point.pipeline,
             )  # fmt: skip
         yield (
-            total.label, total.period, end, "total", total.count, _exact(total.intensity),
+            series.weight_set_id, total.label, total.period, end, "total", total.count, _exact(total.intensity),
             total.breadth, total.pipeline,
         )  # fmt: skip
 
 
 PERIOD_COLUMNS = (
-    "accreditation", "attache", "sending_country", "post", "kind", "status", "accredited_on", "ended_on",
+    "weight_set", "accreditation", "attache", "sending_country", "post", "kind", "status", "accredited_on", "ended_on",
     "first_month", "last_month", "count", "intensity", "pipeline",
 )  # fmt: skip
 
@@ -522,6 +532,7 @@ def accreditation_period_rows(periods: Iterable[AccreditationPeriod]) -> Iterato
     for period in periods:
         accreditation = period.accreditation
         yield (
+            period.weight_set_id,
             accreditation.pk,
             str(accreditation.attache),
             str(accreditation.attache.sending_country),
@@ -541,6 +552,7 @@ def accreditation_period_rows(periods: Iterable[AccreditationPeriod]) -> Iterato
 def overview_columns(overview: Overview) -> tuple[str, ...]:
     sparkline = tuple(f"intensity {point.label}" for point in (overview.cards[0].sparkline if overview.cards else []))
     return (
+        "weight_set",
         "relationship",
         f"count {overview.quarter_label} (this quarter)",
         "count last quarter",
@@ -557,6 +569,7 @@ def overview_columns(overview: Overview) -> tuple[str, ...]:
 def overview_rows(overview: Overview) -> Iterator[tuple[Any, ...]]:
     for card in sorted(overview.cards, key=lambda card: card.label):
         yield (
+            overview.weight_set_id,
             card.label,
             card.this_quarter.count,
             card.last_quarter.count,
@@ -570,14 +583,14 @@ def overview_rows(overview: Overview) -> Iterator[tuple[Any, ...]]:
         )
 
 
-HEATMAP_COLUMNS = ("relationship", "period", "period_start", "count", "intensity", "breadth", "pipeline")
+HEATMAP_COLUMNS = ("weight_set", "relationship", "period", "period_start", "count", "intensity", "breadth", "pipeline")
 
 
 def heatmap_csv_rows(grid: IntensityGrid) -> Iterator[tuple[Any, ...]]:
     for row in grid.rows:
         for point in row.points:
             yield (
-                row.label, point.label, point.period, point.count, _exact(point.intensity),
+                grid.weight_set_id, row.label, point.label, point.period, point.count, _exact(point.intensity),
                 point.breadth, point.pipeline,
             )  # fmt: skip
 
@@ -585,6 +598,7 @@ def heatmap_csv_rows(grid: IntensityGrid) -> Iterator[tuple[Any, ...]]:
 def comparison_columns(comparison: Comparison) -> tuple[str, ...]:
     a, b = comparison.a_label, comparison.b_label
     return (
+        "weight_set",
         "relationship",
         *(f"{figure} {a}" for figure in ("count", "intensity", "breadth", "pipeline")),
         *(f"{figure} {b}" for figure in ("count", "intensity", "breadth", "pipeline")),
@@ -595,6 +609,7 @@ def comparison_columns(comparison: Comparison) -> tuple[str, ...]:
 def comparison_rows(comparison: Comparison) -> Iterator[tuple[Any, ...]]:
     for row in comparison.rows:
         yield (
+            comparison.weight_set_id,
             row.label,
             *(row.a.count, _exact(row.a.intensity), row.a.breadth, row.a.pipeline),
             *(row.b.count, _exact(row.b.intensity), row.b.breadth, row.b.pipeline),

@@ -12,6 +12,8 @@ from django.db.models import Exists, OuterRef, Q, Value
 from django.utils.text import capfirst
 from pghistory.models import Events
 
+from cooperation.choices import AccreditationKind
+from cooperation.models import Accreditation
 from cooperation.models.visibility import visible_snapshots
 
 # Bookkeeping columns that change on every write; the history shows them only through
@@ -143,6 +145,20 @@ def describe_changes(
         (capfirst(str(fields[name].verbose_name)), display(name, then), display(name, now))
         for name, (then, now) in sorted(changes.items())
     ]
+
+
+def concurrent_riding_on(accreditation: Accreditation, *, viewer: Any) -> list[Accreditation]:
+    """The active concurrent accreditations that end with `accreditation` when it is a
+    resident one (`services.accreditation_end`), as far as `viewer` may see them."""
+    if accreditation.kind != AccreditationKind.RESIDENT:
+        return []
+    return list(
+        Accreditation.objects.visible_to(viewer)
+        .active()
+        .filter(attache_id=accreditation.attache_id, kind=AccreditationKind.CONCURRENT)
+        .select_related("attache")
+        .order_by("host_country", "id")
+    )
 
 
 @dataclasses.dataclass(frozen=True)

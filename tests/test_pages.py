@@ -27,3 +27,31 @@ def test_axe_core_is_not_served() -> None:
 
     served = [path for finder in finders.get_finders() for path, _ in finder.list([])]
     assert served and not [path for path in served if "axe" in path.lower()]
+
+
+def test_template_comments_are_closed_on_their_line() -> None:
+    """Django's `{# … #}` ends at the line's end: one spread over lines is printed on the page
+    as text. Longer comments use `{% comment %}`."""
+    from pathlib import Path
+
+    from django.conf import settings
+
+    unclosed = [
+        f"{path.relative_to(settings.BASE_DIR)}:{number}"
+        for directory in settings.TEMPLATES[0]["DIRS"]
+        for path in sorted(Path(directory).rglob("*.html"))
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
+        if "{#" in line and "#}" not in line.split("{#", 1)[1]
+    ]
+    assert unclosed == []
+
+
+@pytest.mark.django_db
+def test_the_activity_list_prints_no_template_syntax() -> None:
+    from tests.factories import UserFactory
+
+    client = Client()
+    client.force_login(UserFactory(username="reader"))
+    content = client.get("/activities/").content.decode()
+    assert "<strong>0</strong> activities" in content
+    assert "{#" not in content and "#}" not in content

@@ -21,18 +21,20 @@ from cooperation.forms import (
 )
 from cooperation.models import Accreditation, Activity, Attache
 from cooperation.permissions import can_write_record, is_writer
-from cooperation.selectors import accreditation_timeline, describe_changes, history_for
+from cooperation.selectors import accreditation_timeline, concurrent_riding_on, describe_changes, history_for
 from cooperation.tables import AccreditationTable
 from cooperation.views.access import WorkspaceAccess
-from cooperation.views.activities import already_created, per_page
+from cooperation.views.activities import already_created, per_page, use_checkboxes
 
 LIST_FILTERS = ("q", "status", "kind", "host_country", "relationship")
+CHECKBOX_FILTERS = ("status", "kind")
 
 
 class AccreditationListView(WorkspaceAccess, View):
     def get(self, request: HttpRequest) -> HttpResponse:
         queryset = Accreditation.objects.visible_to(request.user).select_related("attache", "post")  # type: ignore[arg-type]
         filterset = AccreditationFilterSet(request.GET, queryset=queryset, request=request)
+        use_checkboxes(filterset.form, CHECKBOX_FILTERS)
         valid = filterset.is_valid()
         filterset.form.fields["relationship"].widget.attrs["size"] = 3
         filterset.form.fields["host_country"].empty_label = "Any country"
@@ -146,7 +148,16 @@ class AccreditationStepView(WorkspaceAccess, View):
     writes = True
 
     def _context(self, accreditation: Accreditation, action: str, form: AccreditationStepForm) -> dict[str, object]:
-        return {"accreditation": accreditation, "form": form, "step": ACCREDITATION_STEP_LABELS[action]}
+        return {
+            "accreditation": accreditation,
+            "form": form,
+            "step": ACCREDITATION_STEP_LABELS[action],
+            "riding": self._riding(accreditation, action),
+        }
+
+    def _riding(self, accreditation: Accreditation, action: str) -> list[Accreditation]:
+        """Ending a resident accreditation ends these too: the user is told before and after."""
+        return concurrent_riding_on(accreditation, viewer=self.request.user) if action == "end" else []
 
     def get(self, request: HttpRequest, pk: int, action: str) -> HttpResponse:
         accreditation = self.writable_accreditation(pk)
@@ -156,6 +167,7 @@ class AccreditationStepView(WorkspaceAccess, View):
     def post(self, request: HttpRequest, pk: int, action: str) -> HttpResponse:
         accreditation = self.writable_accreditation(pk)
         form = AccreditationStepForm(request.POST, user=request.user, accreditation=accreditation, action=action)
+        riding = self._riding(accreditation, action)
         if form.is_valid():
             try:
                 saved = form.save()
@@ -172,7 +184,10 @@ class AccreditationStepView(WorkspaceAccess, View):
                 }
                 return render(request, "workspace/accreditation_step.html", context, status=409)
             if saved is not None:
-                messages.success(request, f"Recorded: {ACCREDITATION_STEP_LABELS[action].lower()}.")
+                done = f"Recorded: {ACCREDITATION_STEP_LABELS[action].lower()}."
+                if riding:
+                    done += f" Ended with it: {'; '.join(str(concurrent) for concurrent in riding)}."
+                messages.success(request, done)
                 return redirect("workspace:accreditation_detail", pk=pk)
         return render(
             request, "workspace/accreditation_step.html", self._context(accreditation, action, form), status=400

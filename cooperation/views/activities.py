@@ -3,13 +3,15 @@ create, edit, duplicate, cancel, delete and restore."""
 
 from __future__ import annotations
 
+import dataclasses
+import datetime
 import uuid
-from typing import Any
+from typing import Any, cast
 
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.db.models import QuerySet
+from django.db.models import Model, QuerySet
 from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
@@ -43,15 +45,20 @@ def per_page(request: HttpRequest) -> int:
     return value if value in PER_PAGE_CHOICES else PER_PAGE_CHOICES[0]
 
 
+def use_checkboxes(form: forms.Form, names: tuple[str, ...]) -> None:
+    """Show multiple-choice filters as ticked boxes (the panel's `_filter_field.html`)."""
+    for name in names:
+        field = cast(forms.ChoiceField, form.fields[name])
+        field.widget = forms.CheckboxSelectMultiple(attrs={"class": "form-check-input"})
+        field.widget.choices = field.choices
+
+
 def activity_filterset(request: HttpRequest) -> ActivityFilterSet:
     """The shared FilterSet over what the user may see, with the list page's widgets."""
     queryset = Activity.objects.visible_to(request.user).select_related("relationship", "area")  # type: ignore[arg-type]
     filterset = ActivityFilterSet(request.GET, queryset=queryset, request=request)
+    use_checkboxes(filterset.form, CHECKBOX_FILTERS)
     fields = filterset.form.fields
-    for name in CHECKBOX_FILTERS:
-        field = fields[name]
-        field.widget = forms.CheckboxSelectMultiple(attrs={"class": "form-check-input"})
-        field.widget.choices = field.choices
     fields["country"].empty_label = "Any country"
     fields["start_date"].label = "Start date"
     # The two boxes share the legend "Start date": each needs a name of its own.
@@ -63,6 +70,72 @@ def activity_filterset(request: HttpRequest) -> ActivityFilterSet:
     fields["relationship"].widget.attrs["size"] = 4
     fields["kind"].widget.attrs["size"] = 4
     return filterset
+
+
+@dataclasses.dataclass(frozen=True)
+class OtherFilter:
+    """A filter set in the URL that the panel has no box for."""
+
+    label: str
+    value: str  # as people read it, or what is wrong with it
+    invalid: bool
+    params: list[tuple[str, str]]  # the URL's parameters for it, sent again with the panel's
+    without_url: str  # the same list without it
+
+
+def _readable_bound(value: Any) -> str:
+    if isinstance(value, Model):
+        # By name only what a visibility rule let through (an accreditation the user may
+        # see); any other record (an attaché: any id is accepted) by its number.
+        scoped = hasattr(type(value)._default_manager, "visible_to")
+        return str(value) if scoped else f"#{value.pk}"
+    if isinstance(value, datetime.datetime):
+        return f"{timezone.localtime(value):%Y-%m-%d %H:%M}"
+    if isinstance(value, datetime.date):
+        return f"{value:%Y-%m-%d}"
+    return str(value)
+
+
+def _readable_filter_value(field: forms.Field, value: Any) -> str:
+    if isinstance(value, slice):  # a range filter
+        bounds = (("from", value.start), ("to", value.stop))
+        return " ".join(f"{word} {_readable_bound(bound)}" for word, bound in bounds if bound is not None)
+    values = list(value) if isinstance(value, list | tuple | QuerySet) else [value]
+    labels = dict(getattr(field, "choices", None) or []) if not hasattr(field, "queryset") else {}
+    return ", ".join(str(labels.get(item, _readable_bound(item))) for item in values)
+
+
+def other_filters(request: HttpRequest, filterset: ActivityFilterSet, shown: tuple[str, ...]) -> list[OtherFilter]:
+    """Filters in the URL beyond the panel's (a link from an accreditation, a dashboard, a
+    colleague): named above the results, kept when the panel's filters change."""
+    form = filterset.form
+    cleaned = getattr(form, "cleaned_data", {})
+    found = []
+    for name in filterset.filters:
+        if name in shown:
+            continue
+        field = form.fields[name]
+        suffixes = getattr(field.widget, "suffixes", None)
+        keys = [f"{name}_{suffix}" if suffix else name for suffix in suffixes] if suffixes else [name]
+        params = [(key, value) for key in keys for value in request.GET.getlist(key) if value != ""]
+        if not params:
+            continue
+        invalid = name in form.errors
+        value = " ".join(form.errors[name]) if invalid else _readable_filter_value(field, cleaned.get(name))
+        query = request.GET.copy()
+        for key in [*keys, "page"]:
+            query.pop(key, None)
+        without = f"{reverse('workspace:activity_list')}?{query.urlencode()}"
+        found.append(
+            OtherFilter(
+                label=str(field.label),
+                value=value,
+                invalid=invalid,
+                params=params,
+                without_url=without,
+            )
+        )
+    return found
 
 
 def ordered_activities(request: HttpRequest, queryset: QuerySet[Activity]) -> ActivityTable:
@@ -79,6 +152,7 @@ class ActivityListView(WorkspaceAccess, View):
         context = {
             "filterset": filterset,
             "filter_fields": [filterset.form[name] for name in LIST_FILTERS],
+            "other_filters": other_filters(request, filterset, LIST_FILTERS),
             "table": table,
             "total": table.paginator.count,
             "per_page_choices": PER_PAGE_CHOICES,

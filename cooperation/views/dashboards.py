@@ -20,7 +20,7 @@ from django.views import View
 from cooperation import dashboards
 from cooperation.choices import PIPELINE_STATUSES
 from cooperation.dashboard_forms import ComparisonForm, DashboardForm, OverviewForm, RangeForm
-from cooperation.dashboard_selectors import accreditation_periods, compare_periods, overview
+from cooperation.dashboard_selectors import accreditation_periods, compare_periods, overview, weight_set_named
 from cooperation.exporters import csv_stream
 from cooperation.intensity import Granularity
 from cooperation.intensity_selectors import (
@@ -92,6 +92,7 @@ class OverviewView(DashboardView):
             {
                 "form": form,
                 "overview": figures,
+                "weight_set": weight_set_named(figures.weight_set_id),
                 "quarter_label": figures.quarter_label,
                 "cards": cards,
                 "table": sorted(cards, key=lambda view: view.card.label),
@@ -130,6 +131,7 @@ class RelationshipDashboardView(DashboardView):
         periods = accreditation_periods(user=user, relationship=relationship, today=today)  # type: ignore[arg-type]
         context |= {
             "series": series,
+            "weight_set": weight_set_named(series.weight_set_id),
             "chart": dashboards.relationship_chart(series, relationship.pk),
             "table": dashboards.series_table(series, relationship.pk),
             "periods": [
@@ -203,6 +205,7 @@ class ComparisonView(DashboardView):
             {
                 "form": form,
                 "grid": grid,
+                "weight_set": weight_set_named(grid.weight_set_id),
                 "heat_rows": heat_rows,
                 "legend": legend,
                 "comparison": comparison,

@@ -14,7 +14,7 @@ from cooperation.choices import AccreditationKind, AccreditationStatus
 from cooperation.models import Accreditation
 from cooperation.selectors import history_for
 from tests.conftest import World
-from tests.factories import AccreditationFactory, AttacheFactory, PostFactory
+from tests.factories import AccreditationFactory, AttacheFactory, DeskFactory, PostFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -55,6 +55,33 @@ def test_list_filters_by_status_and_search(world: World, whitaker: Accreditation
     assert "Daniel Whitaker" not in content
 
 
+def test_list_status_and_kind_filters_are_checkboxes_that_keep_their_state(
+    world: World, whitaker: Accreditation
+) -> None:
+    """The filter panel's status and kind choices are ticked boxes, as on the activity list;
+    the state sent is shown ticked."""
+    client = signed_in(world.officer_a)
+    content = client.get(reverse("workspace:accreditation_list"), {"status": "accredited"}).content.decode()
+    assert "<option" not in content.split('id="accreditation-filters"')[1].split("Host country")[0]
+    ticked = 'type="checkbox" name="status" value="accredited" class="form-check-input" id="id_status_2" checked'
+    assert ticked in content
+    assert 'type="checkbox" name="status" value="ended"' in content
+    assert 'type="checkbox" name="kind" value="concurrent"' in content
+    assert '<label class="form-check-label" for="id_kind_1">Concurrent</label>' in content
+
+
+def test_list_filter_form_sends_the_sort_and_page_size_again(world: World, whitaker: Accreditation) -> None:
+    """Filtering a list sorted by a column (or shown 50 rows a page) keeps that order and size."""
+    client = signed_in(world.officer_a)
+    content = client.get(
+        reverse("workspace:accreditation_list"), {"sort": "attache", "per_page": 50, "page": 1}
+    ).content.decode()
+    form = content.split('id="accreditation-filters"')[1].split("</form>")[0]
+    assert '<input type="hidden" name="sort" value="attache">' in form
+    assert '<input type="hidden" name="per_page" value="50">' in form
+    assert 'name="page"' not in form  # new filters start on the first page
+
+
 def test_detail_shows_lifecycle_steps_and_history(
     world: World, whitaker: Accreditation, django_assert_max_num_queries: Any
 ) -> None:
@@ -66,6 +93,44 @@ def test_detail_shows_lifecycle_steps_and_history(
     assert "<span>Accredited</span><span>2016-06-08</span>" in content
     assert f'href="/accreditations/{whitaker.pk}/end/"' in content
     assert f'href="/accreditations/{whitaker.pk}/grant_agrement/"' not in content  # not from "accredited"
+
+
+def test_ending_a_resident_accreditation_says_which_concurrent_ones_end_with_it(
+    world: World, whitaker: Accreditation
+) -> None:
+    """Before and after: the user learns that the concurrent accreditations riding on the
+    resident one end too (those they may see; another desk's stay unnamed)."""
+    resident = Accreditation.objects.get(attache=whitaker.attache, kind=AccreditationKind.RESIDENT)
+    url = reverse("workspace:accreditation_end", kwargs={"pk": resident.pk})
+    ua_desk = DeskFactory(name="Ukraine", relationships=[resident.relationship])
+    ua_officer = UserFactory(username="officer_ua", desks=[ua_desk])
+    assert "riding" not in signed_in(ua_officer).get(url).content.decode()  # Belarus is not theirs to see
+
+    admin = signed_in(world.admin)
+    page = admin.get(url).content.decode()
+    warning = page.split('id="riding"')[1].split("</div>")[0]
+    assert "also ends" in warning and "Daniel Whitaker → Belarus (concurrent, accredited)" in warning
+    response = admin.post(url, {"on": "2019-07-31", "version": resident.version}, follow=True)
+    messages = [str(message) for message in response.context["messages"]]
+    assert messages == ["Recorded: ended. Ended with it: Colonel Daniel Whitaker → Belarus (concurrent, accredited)."]
+    whitaker.refresh_from_db()
+    assert whitaker.status == AccreditationStatus.ENDED and whitaker.ended_on == datetime.date(2019, 7, 31)
+    # A concurrent accreditation ends alone.
+    assert (
+        "riding" not in admin.get(reverse("workspace:accreditation_end", kwargs={"pk": whitaker.pk})).content.decode()
+    )
+
+
+def test_page_titles_name_the_accreditation(world: World, whitaker: Accreditation) -> None:
+    """Tabs and history entries say which accreditation, not only "Accreditation"."""
+    client = signed_in(world.officer_a)
+    name = "Colonel Daniel Whitaker → Belarus"
+    for url, title in (
+        (reverse("workspace:accreditation_detail", kwargs={"pk": whitaker.pk}), f"{name} · Accreditations"),
+        (reverse("workspace:accreditation_edit", kwargs={"pk": whitaker.pk}), f"Edit notes: {name}"),
+        (reverse("workspace:accreditation_end", kwargs={"pk": whitaker.pk}), f"Ended: {name}"),
+    ):
+        assert f"<title>{title} · Attaché</title>" in client.get(url).content.decode(), url
 
 
 def test_ending_an_accreditation_with_its_date(world: World, whitaker: Accreditation) -> None:

@@ -18,7 +18,7 @@ from cooperation import services
 from cooperation.choices import ActivityStatus, Classification
 from cooperation.models import Activity
 from tests.conftest import World
-from tests.factories import ActivityFactory, area
+from tests.factories import AccreditationFactory, ActivityFactory, AttacheFactory, PostFactory, area
 
 pytestmark = pytest.mark.django_db
 
@@ -115,6 +115,35 @@ def test_list_text_search_date_range_country_and_relationship(world: World) -> N
     assert "a public" in content and "Cuban medics visit" not in content
 
 
+def test_a_filter_the_panel_does_not_show_is_named_kept_and_removable(world: World) -> None:
+    """A link into the list (an accreditation's "activities through it") can filter by what the
+    panel has no box for: the page says so, the panel's filters keep it, one link drops it."""
+    accreditation = AccreditationFactory(
+        attache=AttacheFactory(name="Daniel Whitaker"), post=PostFactory(host_country="BY", city="Kyiv")
+    )
+    ActivityFactory(relationship=world.rel_a, title="Through the attaché", accreditation=accreditation)
+    client = signed_in(world.officer_a)
+    content = client.get(LIST, {"accreditation": accreditation.pk, "sort": "title"}).content.decode()
+    assert "<strong>1</strong> activity" in content
+    notice = content.split('id="other-filters"')[1].split("</div>")[0]
+    assert "Accreditation: Colonel Daniel Whitaker → Belarus (resident, accredited)" in notice
+    assert 'href="/activities/?sort=title"' in notice  # the same list without it
+    hidden = f'<input type="hidden" name="accreditation" value="{accreditation.pk}" form="activity-filters">'
+    assert hidden in content
+    # An attaché (any id is accepted) is named by number only: the list does not reveal names.
+    content = client.get(LIST, {"attache": accreditation.attache_id}).content.decode()
+    assert f"Attaché: #{accreditation.attache_id}" in content and "Daniel Whitaker" not in content
+    # A range filter: both of its parameters are kept, and named as a range.
+    content = client.get(LIST, {"end_date_after": "2017-01-01", "end_date_before": ""}).content.decode()
+    assert "End date between: from 2017-01-01" in content
+    assert '<input type="hidden" name="end_date_after" value="2017-01-01" form="activity-filters">' in content
+    # An invalid one says what is wrong where the user can see it.
+    response = client.get(LIST, {"accreditation": "999999"})
+    assert response.status_code == 400
+    notice = response.content.decode().split('id="other-filters"')[1].split("</div>")[0]
+    assert "Accreditation: Select a valid choice." in notice
+
+
 def test_invalid_filters_are_shown_beside_the_field_and_list_nothing(world: World) -> None:
     response = signed_in(world.officer_a).get(LIST, {"relationship": world.rel_b.pk, "start_date_after": "2016-13-45"})
     content = response.content.decode()
@@ -141,7 +170,7 @@ def test_list_sorts_and_paginates_without_overlap(world: World) -> None:
 def test_htmx_requests_get_only_the_results(world: World) -> None:
     client = signed_in(world.officer_a)
     partial = client.get(LIST, {"q": "public"}, headers={"HX-Request": "true"}).content.decode()
-    assert "a public" in partial and "<html" not in partial and "activity-filters" not in partial
+    assert "a public" in partial and "<html" not in partial and 'id="activity-filters"' not in partial
     # htmx swaps only 2xx answers: an invalid filter still comes back as 200 with its message.
     invalid = client.get(LIST, {"start_date_after": "x"}, headers={"HX-Request": "true"})
     assert invalid.status_code == 200 and "Some filters are not valid" in invalid.content.decode()
@@ -248,6 +277,12 @@ def test_duplicate_starts_a_new_planned_activity_from_another(world: World) -> N
 
 
 # Edit -------------------------------------------------------------------------------------
+
+
+def test_edit_page_title_names_the_activity(world: World) -> None:
+    activity = world.activities["a_public"]
+    content = signed_in(world.officer_a).get(reverse("workspace:activity_edit", args=[activity.pk])).content.decode()
+    assert "<title>Edit: a public · Attaché</title>" in content
 
 
 def test_edit_saves_and_bumps_the_version(world: World) -> None:

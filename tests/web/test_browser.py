@@ -4,6 +4,7 @@ one, export. Screenshots of the key steps go to artifacts/."""
 
 from __future__ import annotations
 
+import datetime
 import re
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from playwright.sync_api import expect
 from cooperation.bulk import IMPORT_COLUMNS
 from cooperation.choices import Classification
 from cooperation.models import Activity
-from tests.factories import DeskFactory, RelationshipFactory, UserFactory
+from tests.factories import ActivityFactory, DeskFactory, RelationshipFactory, UserFactory
 from tests.web.conftest import screenshot
 
 # live_server needs committed data: a transactional test. pytest-django runs these after
@@ -140,3 +141,35 @@ def test_desk_officer_workflow(live_server: Any, page: Any, tmp_path: Path, sett
         page.click("#export-csv")
     exported = Path(download_info.value.path()).read_text(encoding="utf-8-sig")
     assert exported.count("\n") == 3 and "Clearance b-1" in exported and "English course" not in exported
+
+
+def test_a_filter_change_keeps_the_sort_and_page_size_chosen_in_the_table(
+    live_server: Any, page: Any, migrated_data: None
+) -> None:
+    """Sorting and page-size links swap only the results; the filter form, sent next, must
+    still carry them, or the list jumps back to its default order and 25 rows."""
+    relationship = RelationshipFactory(state_a="BY", state_b="US")
+    desk = DeskFactory(name="Eastern Europe", relationships=[relationship])
+    UserFactory(username="officer", clearance=Classification.INTERNAL, desks=[desk])
+    # Newest first (the default order) is the reverse of the titles' order.
+    for title, status, month in (("Alpha", "conducted", 3), ("Bravo", "conducted", 5), ("Charlie", "planned", 7)):
+        ActivityFactory(relationship=relationship, title=title, status=status, start_date=datetime.date(2017, month, 1))
+    base = live_server.url
+    page.goto(f"{base}/activities/")
+    page.fill("#id_username", "officer")
+    page.fill("#id_password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base}/activities/")
+
+    page.click("#results a:has-text('50')")
+    page.wait_for_url(re.compile(r"per_page=50"))
+    page.click("#activity-table th a:has-text('Title')")  # boosted: only the results change
+    page.wait_for_url(re.compile(r"sort=title"))
+    expect(page.locator("#activity-table th.asc")).to_have_count(1)
+    page.check("#activity-filters >> text=Conducted")
+    expect(page.locator("#total")).to_have_text(re.compile(r"^2 "))
+
+    assert "sort=title" in page.url and "per_page=50" in page.url
+    titles = page.locator("#activity-table tbody tr td:nth-child(2)").all_inner_texts()
+    assert [title.strip() for title in titles] == ["Alpha", "Bravo"]
+    expect(page.locator("#results a.active:has-text('50')")).to_have_count(1)

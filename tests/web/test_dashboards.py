@@ -19,7 +19,7 @@ from django.urls import reverse
 from cooperation import intensity
 from cooperation.choices import AccreditationKind, AccreditationStatus, ActivityLevel, ActivityStatus, Classification
 from cooperation.intensity import activity_score
-from cooperation.models import CooperationArea
+from cooperation.models import CooperationArea, WeightSet
 from tests.conftest import World
 from tests.factories import (
     AccreditationFactory,
@@ -321,6 +321,33 @@ def test_overview_heatmap_and_comparison_csv_honour_clearance(mix: World) -> Non
         comparison = csv_rows(client.get(reverse("dashboards:comparison_csv"), {"a": "2017-02-01", "b": "2017-05-01"}))
         row = next(row for row in comparison if row["relationship"] == "Belarus – United States")
         assert (row["count 2017 Q1"], row["count 2017 Q2"]) == (q1_count, "1")
+
+
+def test_every_dashboard_page_and_csv_says_which_weight_set_produced_its_figures(mix: World) -> None:
+    """A file saved before a weight switch and one saved after cannot be told apart unless
+    each says its set (as the API's CSV does); the pages name the set, not only its number."""
+    active = WeightSet.objects.active()
+    AccreditationFactory(post=PostFactory(host_country="BY", city="Minsk"))  # a period on the relationship
+    client = signed_in(mix.manager)
+    rel = {"pk": mix.rel_a.pk}
+    query = {"start": "2017-01-01", "end": "2017-06-30"}
+    pages = [
+        (OVERVIEW, {"as_of": "2017-02-01"}),
+        (COMPARISON, query),
+        (reverse("dashboards:relationship", kwargs=rel), query),
+    ]
+    for url, params in pages:
+        assert f"Figures from weight set “{active.name}” (#{active.pk})" in text(client.get(url, params)), url
+    downloads = [
+        (reverse("dashboards:overview_csv"), {"as_of": "2017-02-01"}),
+        (reverse("dashboards:heatmap_csv"), query),
+        (reverse("dashboards:comparison_csv"), {"a": "2017-02-01", "b": "2017-05-01"}),
+        (reverse("dashboards:relationship_csv", kwargs=rel), query),
+        (reverse("dashboards:relationship_periods_csv", kwargs=rel), {}),
+    ]
+    for url, params in downloads:
+        rows = csv_rows(client.get(url, params))
+        assert rows and {row["weight_set"] for row in rows} == {str(active.pk)}, url
 
 
 def test_dashboard_csv_text_a_spreadsheet_would_run_is_quoted_and_numbers_stay_numbers(mix: World) -> None:
