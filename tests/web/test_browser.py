@@ -176,7 +176,7 @@ def test_a_filter_change_keeps_the_sort_and_page_size_chosen_in_the_table(
 
 
 def test_after_an_edit_the_breadcrumb_leads_back_to_the_list_as_filtered(
-    live_server: Any, page: Any, migrated_data: None
+    live_server: Any, page: Any, migrated_data: None, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Filter and sort the list, open a row, edit and save it, then click "Activities": the
     list comes back with the same boxes ticked, the same order and the same rows."""
@@ -216,3 +216,5 @@ def test_after_an_edit_the_breadcrumb_leads_back_to_the_list_as_filtered(
     expect(page.locator("#activity-filters input[name=status][value=planned]")).not_to_be_checked()
     expect(page.locator("#activity-table th.asc")).to_have_count(1)
     expect(listed).to_have_text(["Alpha", "Bravo in Minsk", "Delta"])
+    # Every page names its icon: the browser never asks for a /favicon.ico to find none.
+    assert "Not Found" not in caplog.text
