@@ -51,6 +51,19 @@ def audit_tables() -> dict[str, tuple[str, ...]]:
     return dict(sorted(tables.items()))
 
 
+# The schema's PL/pgSQL functions (the triggers', pghistory's context upsert), each with
+# whether its search path is fixed: they name tables without a schema, and a session's
+# temporary tables come first in its search path, so a session allowed TEMP could stand a
+# table of its own in for an audit table. `grant_app_role` fixes it; W002 warns if not.
+FUNCTIONS_SQL = """
+SELECT oid::regprocedure::text, 'search_path=' || current_schema() || ', pg_temp' = ANY(coalesce(proconfig, '{}'))
+FROM pg_proc
+WHERE pronamespace = current_schema()::regnamespace
+  AND prolang = (SELECT oid FROM pg_language WHERE lanname = 'plpgsql')
+ORDER BY 1
+"""
+
+
 @contextlib.contextmanager
 def audit_context(actor: User | None, action: str) -> Iterator[None]:
     """Attach who did what to every history event written inside the block.

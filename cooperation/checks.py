@@ -61,11 +61,12 @@ def audit_role(app_configs: Any = None, databases: Any = None, **kwargs: Any) ->
     """The role the application connects as can erase or rewrite the audit tables.
 
     The triggers refuse UPDATE and DELETE of history, but not TRUNCATE, and the tables'
-    owner (or a member of its role, or a superuser) can switch them off. A deployment
+    owner (or a member of its role, or a superuser) can switch them off; a trigger function
+    without a fixed search path writes to a temporary table of the same name. A deployment
     check (`check --deploy --database default`): development and tests connect as the
     owner on purpose.
     """
-    from cooperation.audit import audit_tables
+    from cooperation.audit import FUNCTIONS_SQL, audit_tables
 
     messages: list[checks.CheckMessage] = []
     for alias in databases or ():
@@ -78,6 +79,10 @@ def audit_role(app_configs: Any = None, databases: Any = None, **kwargs: Any) ->
                     rights = [right for right, held in zip(_AUDIT_RIGHTS, row or (), strict=False) if held]
                     if rights:
                         found.append(f"{table} ({', '.join(rights)})")
+                cursor.execute(FUNCTIONS_SQL)
+                loose = [function for function, pinned in cursor.fetchall() if not pinned]
+                if loose:
+                    found.append(f"{len(loose)} trigger functions whose search path is not fixed ({loose[0]}, …)")
                 cursor.execute("SELECT current_user")
                 role = cursor.fetchone()[0]
         except DatabaseError:  # not migrated yet, or no database

@@ -8,14 +8,15 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection, transaction
 from psycopg2 import sql
 
-from cooperation.audit import audit_tables
+from cooperation.audit import FUNCTIONS_SQL, audit_tables
 
 
 class Command(BaseCommand):
     help = (
         "Give ROLE, the role the application connects as, what the running application needs: SELECT, INSERT, "
         "UPDATE and DELETE on every table, the sequences, TEMP on the database, and only SELECT and INSERT on the "
-        "append-only audit tables. Run it as the role that owns the tables, after each migrate; idempotent."
+        "append-only audit tables; fixes the search path of the trigger functions. Run it as the role that owns the "
+        "tables, after each migrate; idempotent."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -59,6 +60,13 @@ class Command(BaseCommand):
                             columns=sql.SQL(", ").join(map(sql.Identifier, columns)), **target
                         )
                     )
+            cursor.execute(FUNCTIONS_SQL)  # recreating a function drops its path: run after every migrate
+            for function, _ in cursor.fetchall():
+                statements.append(
+                    sql.SQL("ALTER FUNCTION {function} SET search_path = {schema}, pg_temp").format(
+                        function=sql.SQL(function), **names
+                    )
+                )
             raw = connection.connection
             for statement in statements:
                 cursor.execute(statement.as_string(raw))
