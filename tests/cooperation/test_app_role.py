@@ -238,6 +238,8 @@ def test_every_write_path_of_the_app_works_under_its_role(migrated_data: None, r
         api.credentials(HTTP_AUTHORIZATION=f"Token {key}")
         rows = api.get("/api/v1/activities/").json()["results"]
         assert {row["title"] for row in rows} == {"Imported 2", "Imported 3"}
+        synced = api.get("/api/v1/activities/", {"updated_since": "2000-01-01T00:00:00Z"}).json()["results"]
+        assert len(synced) == 3 and [row for row in synced if row.get("deleted")]  # the deleted one as a tombstone
         with connection.cursor() as cursor:
             cursor.execute("SELECT count(*) FROM pg_prepared_statements")
             assert cursor.fetchone()[0] >= 1  # the API page's rows
