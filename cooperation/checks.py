@@ -1,4 +1,4 @@
-"""System checks that read the database (`python manage.py check --deploy --database default`)."""
+"""System checks that read the database (`manage.py check --database default`; W002 also needs `--deploy`)."""
 
 from __future__ import annotations
 
