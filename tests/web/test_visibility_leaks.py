@@ -305,3 +305,78 @@ def test_the_admin_scopes_records_for_staff_who_are_not_administrators(world: Wo
     assert "b restricted" in body(
         signed_in(world.admin).get(reverse("admin:cooperation_activity_changelist"), {"q": "restricted"})
     )
+
+
+def staff_with_view_rights(user: Any, *codenames: str) -> Client:
+    """`user` made staff with view permissions, as an administrator may do in the user admin."""
+    from django.contrib.auth.models import Permission
+
+    user.is_staff = True
+    user.save()
+    user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
+    return signed_in(user)
+
+
+def test_the_admins_change_history_does_not_show_what_a_record_held_above_the_staff_members_clearance(
+    world: World, restricted_officer_a: Any
+) -> None:
+    """The admin's "Change history" block read every version: a staff manager with view rights
+    read the restricted text an activity held before it was released as internal."""
+    activity = sanitised_activity(world, restricted_officer_a)
+    accreditation = AccreditationFactory(
+        post=PostFactory(sending_country="US", host_country="BY", city="Minsk"),
+        releasability=Classification.RESTRICTED,
+        notes="Restricted accreditation notes",
+    )
+    services.accreditation_update(
+        actor=restricted_officer_a,
+        accreditation=accreditation,
+        data={"notes": "Released notes", "releasability": Classification.INTERNAL},
+        expected_version=accreditation.version,
+    )
+    staff = staff_with_view_rights(world.manager, "view_activity", "view_accreditation")
+    page = body(staff.get(reverse("admin:cooperation_activity_change", args=[activity.pk])))
+    assert "Sanitised summary" in page
+    assert SECRET_TEXT not in page
+    assert "Secret location" not in page
+    page = body(staff.get(reverse("admin:cooperation_accreditation_change", args=[accreditation.pk])))
+    assert "Released notes" in page
+    assert "Restricted accreditation notes" not in page
+    # Administrators still read every version there.
+    full = body(signed_in(world.admin).get(reverse("admin:cooperation_activity_change", args=[activity.pk])))
+    assert SECRET_TEXT in full
+
+
+def test_the_raw_event_viewer_is_for_administrators_only(world: World) -> None:
+    """pghistory's "Events" admin shows every version of every record, whatever the desk and
+    clearance: a staff manager given its view right read another desk's restricted activity."""
+    from django.contrib.auth.models import Permission
+
+    hidden = world.activities["b_restricted"]
+    staff = staff_with_view_rights(world.manager)
+    world.manager.user_permissions.add(*Permission.objects.filter(content_type__app_label="pghistory"))
+    url = reverse("admin:pghistory_middlewareevents_changelist")
+    for query in ({"obj": f"cooperation.Activity:{hidden.pk}"}, {"model": "cooperation.Activity"}):
+        response = staff.get(url, query)
+        assert response.status_code == 403
+        assert "b restricted" not in body(response)
+    assert "pghistory" not in body(staff.get(reverse("admin:index"))).lower()
+    shown = signed_in(world.admin).get(url, {"obj": f"cooperation.Activity:{hidden.pk}"})
+    assert shown.status_code == 200
+    assert "b restricted" in body(shown)
+
+
+def test_the_admins_list_filters_name_only_relationships_and_desks_the_staff_member_may_see(world: World) -> None:
+    """The intensity rollups' "By relationship" filter and the relationships' "By desk" filter
+    listed every relationship and desk: a desk officer made staff read desk B's names there."""
+    staff = staff_with_view_rights(world.officer_a, "view_intensityrollup", "view_relationship")
+    assert world.rel_b.label == "Cuba – United States"
+    rollups = body(staff.get(reverse("admin:cooperation_intensityrollup_changelist")))
+    relationships = body(staff.get(reverse("admin:cooperation_relationship_changelist")))
+    assert "Cuba" not in rollups
+    assert "Desk B" not in relationships
+    assert "Belarus – United States" in relationships
+    # Administrators still filter by every relationship and desk.
+    admin = signed_in(world.admin)
+    assert "Cuba – United States" in body(admin.get(reverse("admin:cooperation_intensityrollup_changelist")))
+    assert "Desk B" in body(admin.get(reverse("admin:cooperation_relationship_changelist")))
