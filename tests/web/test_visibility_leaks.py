@@ -380,3 +380,59 @@ def test_the_admins_list_filters_name_only_relationships_and_desks_the_staff_mem
     admin = signed_in(world.admin)
     assert "Cuba – United States" in body(admin.get(reverse("admin:cooperation_intensityrollup_changelist")))
     assert "Desk B" in body(admin.get(reverse("admin:cooperation_relationship_changelist")))
+
+
+def test_an_import_row_naming_a_hidden_activitys_reference_tells_nothing_it_holds(world: World) -> None:
+    """A row whose external reference is a hidden activity's took the columns the file left out
+    from that activity before asking whether the user may change it: without a releasability
+    column, a restricted activity of desk A answered "above your clearance" (its
+    releasability); without an accreditation column, an internal activity of desk B named its
+    accreditation's number and releasability; at the commit, one raised above the user's
+    clearance since the check named its new version. All now get only the lead's answer: the
+    reference is used by an activity the user may not change."""
+    from cooperation.bulk import ImportRow, activity_bulk_import
+
+    channel: Any = AccreditationFactory(
+        attache=AttacheFactory(sending_country="US"),
+        post=PostFactory(sending_country="US", host_country="CU", city="Havana"),
+        releasability=Classification.INTERNAL,
+    )
+    restricted = world.activities["a_restricted"]
+    restricted.external_ref = "hidden-restricted"
+    restricted.save()
+    other_desk = world.activities["b_internal"]
+    other_desk.external_ref = "hidden-desk-b"
+    other_desk.accreditation = channel
+    other_desk.save()
+
+    def row(ref: str, **cells: str) -> dict[str, str]:
+        base = {"external_ref": ref, "state_a": "BY", "state_b": "US", "area": "education", "title": "Course"}
+        return {**base, "kind": "course", "start_date": "2017-03-01", **cells}
+
+    def refusal(row: dict[str, str]) -> list[tuple[str, str]]:
+        """The row's errors when it is a file of its own (a file has one set of columns)."""
+        result = activity_bulk_import(actor=world.officer_a, rows=[ImportRow(2, row)], dry_run=True)
+        return [(error.column, error.message) for error in result.errors]
+
+    refused = "is already used by an activity you may not change."
+    assert refusal(row("hidden-restricted")) == [("external_ref", f"'hidden-restricted' {refused}")]
+    assert refusal(row("hidden-desk-b", releasability="public")) == [("external_ref", f"'hidden-desk-b' {refused}")]
+    # Raised above the user's clearance between the check and the commit: the commit says the
+    # same, not the version the activity has reached since.
+    visible = world.activities["a_internal"]
+    visible.external_ref = "raised-later"
+    visible.save()
+    checked = activity_bulk_import(actor=world.officer_a, rows=[ImportRow(2, row("raised-later"))], dry_run=True)
+    assert checked.errors == []
+    services.activity_update(
+        actor=world.admin,
+        activity=visible,
+        data={"releasability": Classification.RESTRICTED},
+        expected_version=visible.version,
+    )
+    committed = activity_bulk_import(
+        actor=world.officer_a, rows=[ImportRow(2, row("raised-later"))], expected_versions=checked.versions
+    )
+    assert [(error.column, error.message) for error in committed.errors] == [
+        ("external_ref", f"'raised-later' {refused}")
+    ]
