@@ -361,6 +361,8 @@ PGHISTORY_LEVEL = pgtrigger.Statement
 # Event rows are looked up by object and context, not by their snapshot foreign keys.
 PGHISTORY_FOREIGN_KEY_FIELD = pghistory.ForeignKey(db_index=False)
 PGHISTORY_ADMIN_MODEL = "pghistory.MiddlewareEvents"
+# The event viewer shows every version of every record: administrators only.
+PGHISTORY_ADMIN_CLASS = "attache.events_admin.AdministratorsEventsAdmin"
 PGHISTORY_APPEND_ONLY = True
 PGHISTORY_CREATED_AT_FUNCTION = "clock_timestamp()"
 

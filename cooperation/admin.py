@@ -4,7 +4,7 @@ the services, so the admin obeys the same rules, versions and audit as the app."
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.contrib import admin, messages
@@ -33,6 +33,9 @@ from cooperation.models import (
 from cooperation.selectors import history_for
 from cooperation.validators import validate_calendar_date
 
+if TYPE_CHECKING:
+    from django_stubs_ext import StrOrPromise
+
 
 class VisibleRecordsAdmin:
     """The admin lists what `visible_to` gives the signed-in user: everything for
@@ -47,14 +50,42 @@ class VisibleRecordsAdmin:
         return queryset.visible_to(request.user, **self.visible_to_options)
 
 
+class VisibleRelatedListFilter(admin.RelatedFieldListFilter):
+    """A "By <related record>" filter offering only the related records `visible_to` the
+    user: Django's lists every row of the related table, so a staff desk officer read the
+    names of other desks' relationships in the sidebar."""
+
+    def field_choices(self, field: Any, request: HttpRequest, model_admin: Any) -> list[tuple[str, StrOrPromise]]:
+        queryset = field.related_model._default_manager.visible_to(request.user)
+        ordering = self.field_admin_ordering(field, request, model_admin)
+        if ordering:
+            queryset = queryset.order_by(*ordering)
+        return [(str(record.pk), str(record)) for record in queryset]
+
+
 class HistoryMixin:
-    """A read-only "Change history" block on the change form: who, when, old → new."""
+    """A read-only "Change history" block on the change form: who, when, old → new.
+
+    Only the versions the signed-in user could see (`history_for(viewer=…)`), as on the
+    workspace pages: a staff member given view rights must not read what a record held
+    while it was above their clearance or on another desk. Django calls the block with the
+    record alone, so `get_object` leaves the viewer on the record it loads.
+    """
+
+    _history_viewer_attribute = "_attache_history_viewer"
+
+    def get_object(self, request: HttpRequest, object_id: str, from_field: str | None = None) -> Any:
+        obj = super().get_object(request, object_id, from_field)  # type: ignore[misc]
+        if obj is not None:
+            setattr(obj, self._history_viewer_attribute, request.user)
+        return obj
 
     @admin.display(description="Change history")
     def change_history(self, obj: Any) -> SafeString | str:
-        if obj is None or obj.pk is None:
+        viewer = getattr(obj, self._history_viewer_attribute, None)
+        if obj is None or obj.pk is None or viewer is None:
             return "—"
-        entries = history_for(obj, limit=25)
+        entries = history_for(obj, limit=25, viewer=viewer)
         rows = format_html_join(
             "",
             "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
@@ -156,7 +187,7 @@ class RelationshipAddForm(forms.ModelForm):
 @admin.register(Relationship)
 class RelationshipAdmin(LostUpdateGuard, VisibleRecordsAdmin, HistoryMixin, admin.ModelAdmin):
     list_display = ("label", "state_a", "state_b", "created_at")
-    list_filter = ("desks",)
+    list_filter = (("desks", VisibleRelatedListFilter),)
     search_fields = ("state_a", "state_b", "notes")
     readonly_fields = ("change_history",)
 
@@ -346,7 +377,7 @@ class DeletedFilter(admin.SimpleListFilter):
     title = "deleted"
     parameter_name = "deleted"
 
-    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, StrOrPromise]]:
         return [("no", "Not deleted"), ("yes", "Deleted")]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:

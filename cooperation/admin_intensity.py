@@ -17,7 +17,7 @@ from django.utils.safestring import SafeString
 from attache.lost_update_admin import LostUpdateGuard
 from attache.read_only_admin import ReadOnlyAdmin
 from cooperation import weight_sets
-from cooperation.admin import HistoryMixin, ServiceSaveMixin, VisibleRecordsAdmin
+from cooperation.admin import HistoryMixin, ServiceSaveMixin, VisibleRecordsAdmin, VisibleRelatedListFilter
 from cooperation.choices import WeightSetStatus
 from cooperation.models import CooperationArea, IntensityRollup, WeightSet
 from cooperation.models.intensity import DEFAULT_AREA_WEIGHT, LEVEL_WEIGHT_FIELDS
@@ -206,7 +206,7 @@ class IntensityRollupAdmin(VisibleRecordsAdmin, ReadOnlyAdmin, admin.ModelAdmin)
     list_display = (
         "weight_set", "relationship", "area", "month", "releasability", "conducted", "intensity", "pipeline",
     )  # fmt: skip
-    list_filter = ("weight_set", "area", "releasability", "relationship")
+    list_filter = ("weight_set", "area", "releasability", ("relationship", VisibleRelatedListFilter))
     search_fields = ("relationship__state_a", "relationship__state_b", "area__name")
     list_select_related = ("weight_set", "relationship", "area")
     date_hierarchy = "month"

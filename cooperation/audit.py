@@ -9,8 +9,11 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import pghistory
+import pgtrigger
+from django.apps import apps
 from django.db import models
 from pghistory import runtime as pghistory_runtime
+from pghistory.models import Context, Event
 
 if TYPE_CHECKING:
     from accounts.models import User
@@ -28,6 +31,37 @@ def audited(**options: Any) -> Any:
 def event_model(model: type[models.Model]) -> Any:
     """The history table (pghistory's event model) of a model tracked by `audited`."""
     return model.pgh_event_model  # type: ignore[attr-defined]  # set by pghistory.track
+
+
+def audit_tables() -> dict[str, tuple[str, ...]]:
+    """The append-only audit tables, each with the columns the application may still UPDATE.
+
+    Every pghistory event table, every model with a pgtrigger `Protect` trigger (the event
+    tables again, and the security events) and pghistory's context table. The context is
+    upserted by pghistory's `_pgh_attach_context()` (`INSERT … ON CONFLICT DO UPDATE`), which
+    needs UPDATE on the columns it sets even when nothing conflicts; migration 0008's trigger
+    refuses that update once the context's transaction is over. Used by `grant_app_role`
+    and the `cooperation.W002` check, so a table added by a later migration is covered.
+    """
+    tables: dict[str, tuple[str, ...]] = {Context._meta.db_table: ("metadata", "updated_at")}
+    for model in apps.get_models():
+        protected = any(isinstance(trigger, pgtrigger.Protect) for trigger in getattr(model._meta, "triggers", ()))
+        if (issubclass(model, Event) or protected) and model._meta.managed and not model._meta.proxy:
+            tables.setdefault(model._meta.db_table, ())
+    return dict(sorted(tables.items()))
+
+
+# The schema's PL/pgSQL functions (the triggers', pghistory's context upsert), each with
+# whether its search path is fixed: they name tables without a schema, and a session's
+# temporary tables come first in its search path, so a session allowed TEMP could stand a
+# table of its own in for an audit table. `grant_app_role` fixes it; W002 warns if not.
+FUNCTIONS_SQL = """
+SELECT oid::regprocedure::text, 'search_path=' || current_schema() || ', pg_temp' = ANY(coalesce(proconfig, '{}'))
+FROM pg_proc
+WHERE pronamespace = current_schema()::regnamespace
+  AND prolang = (SELECT oid FROM pg_language WHERE lanname = 'plpgsql')
+ORDER BY 1
+"""
 
 
 @contextlib.contextmanager

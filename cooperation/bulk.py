@@ -482,6 +482,16 @@ def _plan(
             continue
         values["area_id"] = area[0]
         current = existing.get(item.ref)
+        if current is not None and not may_write(current["relationship_id"], current["releasability"]):
+            # First, before anything is read from it: an activity the user may not change
+            # (another desk's, above their clearance) lends the row no values, so no later
+            # message can tell what it holds (its releasability, channel or version).
+            errors.append(
+                RowError(
+                    item.number, "external_ref", f"{item.ref!r} is already used by an activity you may not change."
+                )
+            )
+            continue
         version = current["version"] if current is not None else None
         if expected_versions is not None and expected_versions.get(item.ref) != version:
             errors.append(
@@ -539,13 +549,6 @@ def _plan(
                 errors.append(RowError(item.number, "area", f"The area {item.area_code!r} is no longer in use."))
                 continue
             creates.append(item)
-            continue
-        if not may_write(current["relationship_id"], current["releasability"]):
-            errors.append(
-                RowError(
-                    item.number, "external_ref", f"{item.ref!r} is already used by an activity you may not change."
-                )
-            )
             continue
         if current["deleted_at"] is not None:
             errors.append(

@@ -305,3 +305,134 @@ def test_the_admin_scopes_records_for_staff_who_are_not_administrators(world: Wo
     assert "b restricted" in body(
         signed_in(world.admin).get(reverse("admin:cooperation_activity_changelist"), {"q": "restricted"})
     )
+
+
+def staff_with_view_rights(user: Any, *codenames: str) -> Client:
+    """`user` made staff with view permissions, as an administrator may do in the user admin."""
+    from django.contrib.auth.models import Permission
+
+    user.is_staff = True
+    user.save()
+    user.user_permissions.add(*Permission.objects.filter(codename__in=codenames))
+    return signed_in(user)
+
+
+def test_the_admins_change_history_does_not_show_what_a_record_held_above_the_staff_members_clearance(
+    world: World, restricted_officer_a: Any
+) -> None:
+    """The admin's "Change history" block read every version: a staff manager with view rights
+    read the restricted text an activity held before it was released as internal."""
+    activity = sanitised_activity(world, restricted_officer_a)
+    accreditation = AccreditationFactory(
+        post=PostFactory(sending_country="US", host_country="BY", city="Minsk"),
+        releasability=Classification.RESTRICTED,
+        notes="Restricted accreditation notes",
+    )
+    services.accreditation_update(
+        actor=restricted_officer_a,
+        accreditation=accreditation,
+        data={"notes": "Released notes", "releasability": Classification.INTERNAL},
+        expected_version=accreditation.version,
+    )
+    staff = staff_with_view_rights(world.manager, "view_activity", "view_accreditation")
+    page = body(staff.get(reverse("admin:cooperation_activity_change", args=[activity.pk])))
+    assert "Sanitised summary" in page
+    assert SECRET_TEXT not in page
+    assert "Secret location" not in page
+    page = body(staff.get(reverse("admin:cooperation_accreditation_change", args=[accreditation.pk])))
+    assert "Released notes" in page
+    assert "Restricted accreditation notes" not in page
+    # Administrators still read every version there.
+    full = body(signed_in(world.admin).get(reverse("admin:cooperation_activity_change", args=[activity.pk])))
+    assert SECRET_TEXT in full
+
+
+def test_the_raw_event_viewer_is_for_administrators_only(world: World) -> None:
+    """pghistory's "Events" admin shows every version of every record, whatever the desk and
+    clearance: a staff manager given its view right read another desk's restricted activity."""
+    from django.contrib.auth.models import Permission
+
+    hidden = world.activities["b_restricted"]
+    staff = staff_with_view_rights(world.manager)
+    world.manager.user_permissions.add(*Permission.objects.filter(content_type__app_label="pghistory"))
+    url = reverse("admin:pghistory_middlewareevents_changelist")
+    for query in ({"obj": f"cooperation.Activity:{hidden.pk}"}, {"model": "cooperation.Activity"}):
+        response = staff.get(url, query)
+        assert response.status_code == 403
+        assert "b restricted" not in body(response)
+    assert "pghistory" not in body(staff.get(reverse("admin:index"))).lower()
+    shown = signed_in(world.admin).get(url, {"obj": f"cooperation.Activity:{hidden.pk}"})
+    assert shown.status_code == 200
+    assert "b restricted" in body(shown)
+
+
+def test_the_admins_list_filters_name_only_relationships_and_desks_the_staff_member_may_see(world: World) -> None:
+    """The intensity rollups' "By relationship" filter and the relationships' "By desk" filter
+    listed every relationship and desk: a desk officer made staff read desk B's names there."""
+    staff = staff_with_view_rights(world.officer_a, "view_intensityrollup", "view_relationship")
+    assert world.rel_b.label == "Cuba – United States"
+    rollups = body(staff.get(reverse("admin:cooperation_intensityrollup_changelist")))
+    relationships = body(staff.get(reverse("admin:cooperation_relationship_changelist")))
+    assert "Cuba" not in rollups
+    assert "Desk B" not in relationships
+    assert "Belarus – United States" in relationships
+    # Administrators still filter by every relationship and desk.
+    admin = signed_in(world.admin)
+    assert "Cuba – United States" in body(admin.get(reverse("admin:cooperation_intensityrollup_changelist")))
+    assert "Desk B" in body(admin.get(reverse("admin:cooperation_relationship_changelist")))
+
+
+def test_an_import_row_naming_a_hidden_activitys_reference_tells_nothing_it_holds(world: World) -> None:
+    """A row whose external reference is a hidden activity's took the columns the file left out
+    from that activity before asking whether the user may change it: without a releasability
+    column, a restricted activity of desk A answered "above your clearance" (its
+    releasability); without an accreditation column, an internal activity of desk B named its
+    accreditation's number and releasability; at the commit, one raised above the user's
+    clearance since the check named its new version. All now get only the lead's answer: the
+    reference is used by an activity the user may not change."""
+    from cooperation.bulk import ImportRow, activity_bulk_import
+
+    channel: Any = AccreditationFactory(
+        attache=AttacheFactory(sending_country="US"),
+        post=PostFactory(sending_country="US", host_country="CU", city="Havana"),
+        releasability=Classification.INTERNAL,
+    )
+    restricted = world.activities["a_restricted"]
+    restricted.external_ref = "hidden-restricted"
+    restricted.save()
+    other_desk = world.activities["b_internal"]
+    other_desk.external_ref = "hidden-desk-b"
+    other_desk.accreditation = channel
+    other_desk.save()
+
+    def row(ref: str, **cells: str) -> dict[str, str]:
+        base = {"external_ref": ref, "state_a": "BY", "state_b": "US", "area": "education", "title": "Course"}
+        return {**base, "kind": "course", "start_date": "2017-03-01", **cells}
+
+    def refusal(row: dict[str, str]) -> list[tuple[str, str]]:
+        """The row's errors when it is a file of its own (a file has one set of columns)."""
+        result = activity_bulk_import(actor=world.officer_a, rows=[ImportRow(2, row)], dry_run=True)
+        return [(error.column, error.message) for error in result.errors]
+
+    refused = "is already used by an activity you may not change."
+    assert refusal(row("hidden-restricted")) == [("external_ref", f"'hidden-restricted' {refused}")]
+    assert refusal(row("hidden-desk-b", releasability="public")) == [("external_ref", f"'hidden-desk-b' {refused}")]
+    # Raised above the user's clearance between the check and the commit: the commit says the
+    # same, not the version the activity has reached since.
+    visible = world.activities["a_internal"]
+    visible.external_ref = "raised-later"
+    visible.save()
+    checked = activity_bulk_import(actor=world.officer_a, rows=[ImportRow(2, row("raised-later"))], dry_run=True)
+    assert checked.errors == []
+    services.activity_update(
+        actor=world.admin,
+        activity=visible,
+        data={"releasability": Classification.RESTRICTED},
+        expected_version=visible.version,
+    )
+    committed = activity_bulk_import(
+        actor=world.officer_a, rows=[ImportRow(2, row("raised-later"))], expected_versions=checked.versions
+    )
+    assert [(error.column, error.message) for error in committed.errors] == [
+        ("external_ref", f"'raised-later' {refused}")
+    ]
