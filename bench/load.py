@@ -394,7 +394,8 @@ def form_with(page: Response, field: str) -> Form:
 
 FORM_HEADERS = {"Content-Type": "application/x-www-form-urlencoded"}
 JSON_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
-ACTIVITY_LINK = re.compile(r'href="/activities/(\d+)/"')
+# A row's link carries the list's query (`?back=…`, cooperation/back.py).
+ACTIVITY_LINK = re.compile(r'href="/activities/(\d+)/(?:\?[^"]*)?"')
 
 
 # Virtual users --------------------------------------------------------------------------------

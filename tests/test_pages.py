@@ -55,3 +55,27 @@ def test_the_activity_list_prints_no_template_syntax() -> None:
     content = client.get("/activities/").content.decode()
     assert "<strong>0</strong> activities" in content
     assert "{#" not in content and "#}" not in content
+
+
+@pytest.mark.django_db
+def test_pages_name_an_icon_the_app_serves_itself() -> None:
+    """No page asks the browser to guess /favicon.ico (a 404 and a console error on every page)."""
+    from xml.etree import ElementTree
+
+    from django.contrib.staticfiles import finders
+
+    content = Client().get("/accounts/login/").content.decode()
+    assert '<link rel="icon" href="/static/img/favicon.svg" type="image/svg+xml">' in content
+    path = finders.find("img/favicon.svg")
+    assert path, "static/img/favicon.svg is missing"
+    icon = ElementTree.parse(path).getroot()  # noqa: S314 (our own file)
+    assert icon.tag == "{http://www.w3.org/2000/svg}svg" and icon.get("viewBox") == "0 0 32 32"
+    # Drawn by hand and self-contained: no font, image, script or link it would have to load.
+    assert not [element.tag for element in icon.iter() if element.tag.split("}")[1] in {"text", "image", "script", "a"}]
+
+
+@pytest.mark.django_db
+def test_favicon_ico_leads_to_the_icon_for_pages_that_name_none() -> None:
+    """The admin, the API docs and downloads have no <link rel="icon">: browsers ask for /favicon.ico."""
+    response = Client().get("/favicon.ico")
+    assert response.status_code == 302 and response["Location"] == "/static/img/favicon.svg"

@@ -6,7 +6,11 @@ from typing import Any
 
 from django import forms, template
 from django.http import QueryDict
+from django.urls import reverse
+from django.utils.html import format_html
 from django.utils.safestring import SafeString
+
+from cooperation.back import BACK, back_to_list, came_from, passing_on
 
 register = template.Library()
 
@@ -50,3 +54,22 @@ def query_with(context: dict[str, Any], **changes: Any) -> str:
             query[name] = str(value)
     encoded = query.urlencode()
     return f"?{encoded}" if encoded else "?"
+
+
+@register.simple_tag(takes_context=True)
+def back_to(context: dict[str, Any], list_name: str) -> str:
+    """The list `list_name` as the user left it (filters, order, page): a way back to it."""
+    return back_to_list(context["request"], list_name)
+
+
+@register.simple_tag(takes_context=True)
+def url_back(context: dict[str, Any], view_name: str, *args: Any) -> str:
+    """`{% url %}` of a page of the list's records, passing on the list the user came from."""
+    return passing_on(context["request"], reverse(view_name, args=args))
+
+
+@register.simple_tag(takes_context=True)
+def back_input(context: dict[str, Any]) -> str:
+    """The list the user came from, sent again with a form (its redirect keeps it)."""
+    query = came_from(context["request"])
+    return format_html('<input type="hidden" name="{}" value="{}">', BACK, query) if query else ""

@@ -12,6 +12,7 @@ from django.views import View
 from django_tables2 import RequestConfig
 
 from cooperation import services
+from cooperation.back import list_query, passing_on
 from cooperation.filtersets import AccreditationFilterSet
 from cooperation.forms import (
     ACCREDITATION_STEP_LABELS,
@@ -38,7 +39,9 @@ class AccreditationListView(WorkspaceAccess, View):
         valid = filterset.is_valid()
         filterset.form.fields["relationship"].widget.attrs["size"] = 3
         filterset.form.fields["host_country"].empty_label = "Any country"
-        table = AccreditationTable(filterset.qs if valid else Accreditation.objects.none())
+        table = AccreditationTable(
+            filterset.qs if valid else Accreditation.objects.none(), back=list_query(request.GET.urlencode())
+        )
         RequestConfig(request, paginate={"per_page": per_page(request)}).configure(table)
         return render(
             request,
@@ -138,7 +141,7 @@ class AccreditationEditView(WorkspaceAccess, View):
                 return render(request, "workspace/accreditation_edit.html", {"form": form, **context}, status=409)
             if saved is not None:
                 messages.success(request, "Accreditation saved.")
-                return redirect("workspace:accreditation_detail", pk=pk)
+                return redirect(passing_on(request, reverse("workspace:accreditation_detail", args=[pk])))
         return render(request, "workspace/accreditation_edit.html", {"form": form, **context}, status=400)
 
 
@@ -188,7 +191,7 @@ class AccreditationStepView(WorkspaceAccess, View):
                 if riding:
                     done += f" Ended with it: {'; '.join(str(concurrent) for concurrent in riding)}."
                 messages.success(request, done)
-                return redirect("workspace:accreditation_detail", pk=pk)
+                return redirect(passing_on(request, reverse("workspace:accreditation_detail", args=[pk])))
         return render(
             request, "workspace/accreditation_step.html", self._context(accreditation, action, form), status=400
         )

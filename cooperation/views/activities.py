@@ -21,6 +21,7 @@ from django.views import View
 from django_tables2 import RequestConfig
 
 from cooperation import services
+from cooperation.back import back_to_list, list_query, passing_on
 from cooperation.choices import ActivityStatus
 from cooperation.exporters import EXPORT_COLUMNS, csv_stream, export_rows, xlsx_file
 from cooperation.filtersets import ActivityFilterSet
@@ -138,8 +139,8 @@ def other_filters(request: HttpRequest, filterset: ActivityFilterSet, shown: tup
     return found
 
 
-def ordered_activities(request: HttpRequest, queryset: QuerySet[Activity]) -> ActivityTable:
-    table = ActivityTable(queryset)
+def ordered_activities(request: HttpRequest, queryset: QuerySet[Activity], *, back: str = "") -> ActivityTable:
+    table = ActivityTable(queryset, back=back)
     RequestConfig(request, paginate={"per_page": per_page(request)}).configure(table)
     return table
 
@@ -148,7 +149,9 @@ class ActivityListView(WorkspaceAccess, View):
     def get(self, request: HttpRequest) -> HttpResponse:
         filterset = activity_filterset(request)
         valid = filterset.is_valid()
-        table = ordered_activities(request, filterset.qs if valid else Activity.objects.none())
+        table = ordered_activities(
+            request, filterset.qs if valid else Activity.objects.none(), back=list_query(request.GET.urlencode())
+        )
         context = {
             "filterset": filterset,
             "filter_fields": [filterset.form[name] for name in LIST_FILTERS],
@@ -259,7 +262,7 @@ class ActivityCreateView(WorkspaceAccess, View):
                 if activity.is_deleted:  # a replay of a key whose activity was deleted since
                     return _already_created_page(request, activity, [])
                 messages.success(request, f"Activity “{activity.title}” created.")
-                return redirect("workspace:activity_detail", pk=activity.pk)
+                return redirect(passing_on(request, reverse("workspace:activity_detail", args=[activity.pk])))
         return _render_form(request, form, status=400)
 
 
@@ -281,7 +284,7 @@ class ActivityEditView(WorkspaceAccess, View):
         activity = self.writable_activity(pk)
         if activity.is_deleted:
             messages.error(request, "This activity is deleted: restore it before editing.")
-            return redirect("workspace:activity_detail", pk=pk)
+            return redirect(passing_on(request, reverse("workspace:activity_detail", args=[pk])))
         return _render_form(request, ActivityForm(instance=activity, user=request.user), activity=activity)
 
     def post(self, request: HttpRequest, pk: int) -> HttpResponse:
@@ -294,7 +297,7 @@ class ActivityEditView(WorkspaceAccess, View):
                 return self.stale(request, stale)
             if not form.errors:
                 messages.success(request, f"Activity “{saved.title}” saved.")
-                return redirect("workspace:activity_detail", pk=saved.pk)
+                return redirect(passing_on(request, reverse("workspace:activity_detail", args=[saved.pk])))
         return _render_form(request, form, status=400, activity=self.writable_activity(pk))
 
     def stale(self, request: HttpRequest, stale: services.StaleVersion) -> HttpResponse:
@@ -365,7 +368,7 @@ class ActivityActionView(WorkspaceAccess, View):
                 messages.success(
                     request, f"Activity “{done.title}” deleted. It can be restored from Deleted activities."
                 )
-                return redirect("workspace:activity_list")
+                return redirect(back_to_list(request, "workspace:activity_list"))
             else:
                 done = services.activity_restore(actor=request.user, activity=activity, expected_version=version)  # type: ignore[arg-type]
                 messages.success(request, f"Activity “{done.title}” restored.")
@@ -382,7 +385,7 @@ class ActivityActionView(WorkspaceAccess, View):
         except ValidationError as error:
             add_service_error(form, error)
             return self.confirm(request, activity, form, status=400)
-        return redirect("workspace:activity_detail", pk=done.pk)
+        return redirect(passing_on(request, reverse("workspace:activity_detail", args=[done.pk])))
 
 
 class DeletedActivityListView(WorkspaceAccess, View):

@@ -73,6 +73,7 @@ class ImportTemplateView(WorkspaceAccess, View):
 
 
 def _render(request: HttpRequest, form: ImportUploadForm, *, status: int = 200, **context: Any) -> HttpResponse:
+    report = context.get("report")
     return render(
         request,
         "workspace/activity_import.html",
@@ -81,6 +82,7 @@ def _render(request: HttpRequest, form: ImportUploadForm, *, status: int = 200, 
             "columns": column_help(),
             "max_rows": settings.IMPORT_MAX_ROWS,
             "max_mb": settings.IMPORT_MAX_BYTES // 1_048_576,
+            "submission_refused": report is not None and not report["result"].ok,  # rows the form cannot name
             **context,
         },
         status=status,

@@ -285,3 +285,62 @@ def test_the_timeline_of_an_attache_requested_at_the_end_of_the_calendar_still_r
     response = client.get(reverse("workspace:attache_detail", kwargs={"pk": accreditation.attache_id}))
     assert response.status_code == 200
     assert "Far Future" in response.content.decode()
+
+
+# Ways back to the list as the user left it (`back`) ---------------------------------------
+
+LEFT = "q=whitaker&status=accredited&kind=concurrent&sort=attache&per_page=50&page=1"
+LEFT_HTML = LEFT.replace("&", "&amp;")
+BACK = "back=q%3Dwhitaker%26status%3Daccredited%26kind%3Dconcurrent%26sort%3Dattache%26per_page%3D50%26page%3D1"
+
+
+def breadcrumb(content: str) -> str:
+    return content.split('<nav aria-label="breadcrumb">')[1].split("</nav>")[0]
+
+
+def test_list_rows_link_to_the_accreditation_and_the_attache_with_the_list_as_left(
+    world: World, whitaker: Accreditation
+) -> None:
+    client = signed_in(world.officer_a)
+    content = client.get(f"{reverse('workspace:accreditation_list')}?{LEFT}").content.decode()
+    table = content.split('id="accreditation-table"')[1]
+    assert f'href="/accreditations/{whitaker.pk}/?{BACK}"' in table
+    assert f'href="/attaches/{whitaker.attache_id}/?{BACK}"' in table
+    fresh = client.get(reverse("workspace:accreditation_list")).content.decode()
+    assert f'href="/accreditations/{whitaker.pk}/"' in fresh
+
+
+def test_the_accreditation_pages_lead_back_to_the_list_as_left(world: World, whitaker: Accreditation) -> None:
+    client = signed_in(world.officer_a)
+    to_list = f'<a href="/accreditations/?{LEFT_HTML}">Accreditations</a>'
+    to_detail = f'href="/accreditations/{whitaker.pk}/?{BACK}"'
+    detail = client.get(f"/accreditations/{whitaker.pk}/?{BACK}").content.decode()
+    assert to_list in breadcrumb(detail)
+    assert '<a class="nav-link active" href="/accreditations/">Accreditations</a>' in detail
+    for url in (f"/accreditations/{whitaker.pk}/edit/", f"/accreditations/{whitaker.pk}/end/"):
+        assert f'href="{url}?{BACK}"' in detail, url
+        page = client.get(f"{url}?{BACK}").content.decode()
+        assert to_list in breadcrumb(page) and to_detail in breadcrumb(page), url
+        assert f'<input type="hidden" name="back" value="{LEFT_HTML}">' in page, url
+        assert f'<a class="btn btn-link" {to_detail}>' in page, url
+    # The attaché's page: back to the list, and on to their accreditations with it.
+    assert f'href="/attaches/{whitaker.attache_id}/?{BACK}"' in detail
+    attache = client.get(f"/attaches/{whitaker.attache_id}/?{BACK}").content.decode()
+    assert to_list in breadcrumb(attache)
+    assert to_detail in attache.split('id="attache-accreditations"')[1]
+
+
+def test_saving_notes_or_a_step_leads_to_the_accreditation_with_the_list_as_left(
+    world: World, whitaker: Accreditation
+) -> None:
+    client = signed_in(world.officer_a)
+    notes = {"releasability": 10, "notes": "Covers Minsk", "version": 1, "back": LEFT}
+    edit = client.post(f"/accreditations/{whitaker.pk}/edit/", notes)
+    assert edit["Location"] == f"/accreditations/{whitaker.pk}/?{BACK}"
+    refused = client.post(f"/accreditations/{whitaker.pk}/end/", {"on": "yesterday", "version": 2, "back": LEFT})
+    assert f'<input type="hidden" name="back" value="{LEFT_HTML}">' in refused.content.decode()
+    step = client.post(f"/accreditations/{whitaker.pk}/end/", {"on": "2019-07-31", "version": 2, "back": LEFT})
+    assert step["Location"] == f"/accreditations/{whitaker.pk}/?{BACK}"
+    # A crafted one is re-encoded into the list's own URL.
+    detail = client.get(f"/accreditations/{whitaker.pk}/", {"back": "//evil.example/x&back=q%3Dx"}).content.decode()
+    assert '<a href="/accreditations/?%2F%2Fevil.example%2Fx=">Accreditations</a>' in breadcrumb(detail)

@@ -445,3 +445,125 @@ def test_export_rows_come_from_a_server_side_iterator(world: World, monkeypatch:
 def test_export_with_invalid_filters_goes_back_to_the_list(world: World) -> None:
     response = signed_in(world.officer_a).get(reverse("workspace:activity_export_csv"), {"start_date_after": "x"})
     assert response.status_code == 302 and response["Location"] == f"{LIST}?start_date_after=x"
+
+
+# Ways back to the list as the user left it (`back`) ---------------------------------------
+
+# The list as the user left it: panel filters, a filter the panel has no box for, the order,
+# the page size and the page. Rows carry it in one parameter; every way back rebuilds it.
+LEFT = "q=seminar&area=demining&area=education&status=conducted&end_date_after=&sort=title&per_page=50&page=1"
+LEFT_HTML = LEFT.replace("&", "&amp;")
+BACK = "back=q%3Dseminar%26area%3Ddemining%26area%3Deducation%26status%3Dconducted%26end_date_after%3D%26sort%3Dtitle%26per_page%3D50%26page%3D1"  # noqa: E501
+
+
+def breadcrumb(content: str) -> str:
+    return content.split('<nav aria-label="breadcrumb">')[1].split("</nav>")[0]
+
+
+@pytest.fixture
+def seminar(world: World) -> Activity:
+    activity: Any = ActivityFactory(
+        relationship=world.rel_a, title="Demining seminar", area=area("demining"), status="conducted"
+    )
+    return activity
+
+
+def test_list_rows_link_to_the_record_with_the_list_as_left(world: World, seminar: Activity) -> None:
+    client = signed_in(world.officer_a)
+    row_link = f'href="/activities/{seminar.pk}/?{BACK}"'
+    table = table_of(client.get(f"{LIST}?{LEFT}").content.decode())
+    assert row_link in table
+    # Sorting and paging links swap the results only (boosted); a row opens the record's page.
+    assert table.count('hx-boost="false"') == 1 and 'hx-boost="false"' in table.split("<tbody")[1].split("</tr>")[0]
+    # The htmx partial re-renders the rows with the filters just sent.
+    partial = client.get(f"{LIST}?{LEFT}", headers={"HX-Request": "true"}).content.decode()
+    assert row_link in partial and "<html" not in partial
+    # A `back` in the list's own URL is not carried along.
+    assert row_link in client.get(f"{LIST}?{LEFT}&back=status%3Dplanned").content.decode()
+    # A fresh list: rows link plainly, and so does the navigation bar everywhere.
+    assert f'href="/activities/{seminar.pk}/"' in client.get(LIST).content.decode()
+    detail = client.get(f"/activities/{seminar.pk}/?{BACK}").content.decode()
+    assert '<a class="nav-link active" href="/activities/">Activities</a>' in detail
+
+
+def test_the_detail_page_leads_back_to_the_list_as_left_and_passes_it_on(world: World, seminar: Activity) -> None:
+    content = signed_in(world.officer_a).get(f"/activities/{seminar.pk}/?{BACK}").content.decode()
+    assert f'<a href="/activities/?{LEFT_HTML}">Activities</a>' in breadcrumb(content)
+    for step in ("edit", "duplicate", "cancel", "delete"):
+        assert f'href="/activities/{seminar.pk}/{step}/?{BACK}"' in content, step
+    Activity.objects.filter(pk=seminar.pk).update(deleted_at=seminar.updated_at)
+    content = signed_in(world.officer_a).get(f"/activities/{seminar.pk}/?{BACK}").content.decode()
+    assert f'href="/activities/{seminar.pk}/restore/?{BACK}"' in content
+
+
+def test_editing_leads_back_to_the_list_as_left(world: World, seminar: Activity) -> None:
+    client = signed_in(world.officer_a)
+    url = reverse("workspace:activity_edit", args=[seminar.pk])
+    content = client.get(f"{url}?{BACK}").content.decode()
+    crumbs = breadcrumb(content)
+    assert f'<a href="/activities/?{LEFT_HTML}">Activities</a>' in crumbs
+    assert f'<a href="/activities/{seminar.pk}/?{BACK}">Demining seminar</a>' in crumbs
+    assert f'<input type="hidden" name="back" value="{LEFT_HTML}">' in content.split('id="activity-form"')[1]
+    assert f'<a class="btn btn-link" href="/activities/{seminar.pk}/?{BACK}">Back without saving</a>' in content
+    # A refused save keeps the way back; a save leads to the record with it.
+    refused = client.post(url, edit_data(seminar, participants="many", back=LEFT)).content.decode()
+    assert f'<input type="hidden" name="back" value="{LEFT_HTML}">' in refused
+    assert f'<a href="/activities/?{LEFT_HTML}">Activities</a>' in breadcrumb(refused)
+    saved = client.post(url, edit_data(seminar, title="Demining seminar, Barysaw", back=LEFT))
+    assert saved.status_code == 302 and saved["Location"] == f"/activities/{seminar.pk}/?{BACK}"
+
+
+def test_a_duplicate_leads_to_the_new_record_with_the_list_as_left(world: World, seminar: Activity) -> None:
+    client = signed_in(world.officer_a)
+    content = client.get(f"/activities/{seminar.pk}/duplicate/?{BACK}").content.decode()
+    assert f'<a href="/activities/?{LEFT_HTML}">Activities</a>' in breadcrumb(content)
+    assert f'<input type="hidden" name="back" value="{LEFT_HTML}">' in content
+    assert f'<a class="btn btn-link" href="/activities/?{LEFT_HTML}">Back without saving</a>' in content
+    response = client.post(CREATE, form_data(world, external_ref="copy", back=LEFT))
+    created = Activity.objects.get(external_ref="copy")
+    assert response["Location"] == f"/activities/{created.pk}/?{BACK}"
+
+
+def test_cancel_delete_and_restore_lead_back_to_the_list_as_left(world: World, seminar: Activity) -> None:
+    client = signed_in(world.officer_a)
+    content = client.get(f"/activities/{seminar.pk}/delete/?{BACK}").content.decode()
+    assert f'<a href="/activities/?{LEFT_HTML}">Activities</a>' in breadcrumb(content)
+    assert f'<input type="hidden" name="back" value="{LEFT_HTML}">' in content
+    assert f'<a class="btn btn-link" href="/activities/{seminar.pk}/?{BACK}">Back</a>' in content
+
+    def action(name: str, version: int) -> Any:
+        return client.post(f"/activities/{seminar.pk}/{name}/", {"version": version, "back": LEFT})
+
+    assert action("cancel", 1)["Location"] == f"/activities/{seminar.pk}/?{BACK}"
+    assert action("delete", 2)["Location"] == f"{LIST}?{LEFT}"
+    assert action("restore", 3)["Location"] == f"/activities/{seminar.pk}/?{BACK}"
+
+
+def test_editing_a_deleted_activity_sends_back_to_its_page_with_the_list_as_left(world: World) -> None:
+    deleted = world.activities["a_deleted"]
+    response = signed_in(world.officer_a).get(f"/activities/{deleted.pk}/edit/?{BACK}")
+    assert response["Location"] == f"/activities/{deleted.pk}/?{BACK}"
+
+
+@pytest.mark.parametrize(
+    ("back", "list_url"),
+    [
+        ("//evil.example/x", "/activities/?%2F%2Fevil.example%2Fx="),
+        ("https://evil.example/", "/activities/?https%3A%2F%2Fevil.example%2F="),
+        ("status=planned&back=https%3A%2F%2Fevil.example%2F", "/activities/?status=planned"),
+        ("back=status%3Dplanned", "/activities/"),
+        ('q="><script>alert(1)</script>', "/activities/?q=%22%3E%3Cscript%3Ealert%281%29%3C%2Fscript%3E"),
+        ("q=" + "x" * 3000, "/activities/"),  # over-long: ignored
+        ("&" * 1500, "/activities/"),  # more fields than a request may send: ignored
+    ],
+)
+def test_a_crafted_back_only_ever_leads_to_the_list(world: World, seminar: Activity, back: str, list_url: str) -> None:
+    """`back` is re-encoded into the list's own URL: never a URL of its own, never nested."""
+    client = signed_in(world.officer_a)
+    detail = client.get(reverse("workspace:activity_detail", args=[seminar.pk]), {"back": back}).content.decode()
+    assert f'<a href="{list_url.replace("&", "&amp;")}">Activities</a>' in breadcrumb(detail)
+    assert "evil.example/" not in detail and "<script>alert" not in detail
+    response = client.post(
+        reverse("workspace:activity_delete", args=[seminar.pk]), {"version": seminar.version, "back": back}
+    )
+    assert response.status_code == 302 and response["Location"] == list_url

@@ -173,3 +173,48 @@ def test_a_filter_change_keeps_the_sort_and_page_size_chosen_in_the_table(
     titles = page.locator("#activity-table tbody tr td:nth-child(2)").all_inner_texts()
     assert [title.strip() for title in titles] == ["Alpha", "Bravo"]
     expect(page.locator("#results a.active:has-text('50')")).to_have_count(1)
+
+
+def test_after_an_edit_the_breadcrumb_leads_back_to_the_list_as_filtered(
+    live_server: Any, page: Any, migrated_data: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Filter and sort the list, open a row, edit and save it, then click "Activities": the
+    list comes back with the same boxes ticked, the same order and the same rows."""
+    relationship = RelationshipFactory(state_a="BY", state_b="US")
+    desk = DeskFactory(name="Eastern Europe", relationships=[relationship])
+    UserFactory(username="officer", clearance=Classification.INTERNAL, desks=[desk])
+    rows = (("Alpha", "conducted", 3), ("Bravo", "conducted", 5), ("Charlie", "planned", 7), ("Delta", "conducted", 8))
+    for title, status, month in rows:
+        ActivityFactory(relationship=relationship, title=title, status=status, start_date=datetime.date(2017, month, 1))
+    base = live_server.url
+    page.goto(f"{base}/activities/")
+    page.fill("#id_username", "officer")
+    page.fill("#id_password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{base}/activities/")
+
+    page.check("#activity-filters >> text=Conducted")
+    expect(page.locator("#total")).to_have_text(re.compile(r"^3 "))
+    page.click("#activity-table th a:has-text('Title')")
+    page.wait_for_url(re.compile(r"sort=title"))
+    expect(page.locator("#activity-table th.asc")).to_have_count(1)
+    listed = page.locator("#activity-table tbody tr td:nth-child(2)")
+    expect(listed).to_have_text(["Alpha", "Bravo", "Delta"])
+    left = page.url
+
+    page.click("#activity-table a:has-text('Bravo')")
+    page.wait_for_url(re.compile(r"/activities/\d+/\?back="))
+    page.click("main a.btn:text-is('Edit')")
+    page.fill("#id_title", "Bravo in Minsk")
+    page.click("#activity-form button[type=submit]")
+    page.wait_for_selector("text=Activity “Bravo in Minsk” saved.")
+
+    page.click("nav[aria-label=breadcrumb] >> text=Activities")
+    page.wait_for_url(re.compile(r"/activities/\?"))
+    assert page.url == left
+    expect(page.locator("#activity-filters input[name=status][value=conducted]")).to_be_checked()
+    expect(page.locator("#activity-filters input[name=status][value=planned]")).not_to_be_checked()
+    expect(page.locator("#activity-table th.asc")).to_have_count(1)
+    expect(listed).to_have_text(["Alpha", "Bravo in Minsk", "Delta"])
+    # Every page names its icon: the browser never asks for a /favicon.ico to find none.
+    assert "Not Found" not in caplog.text
