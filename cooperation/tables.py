@@ -12,6 +12,9 @@ from django.utils.html import format_html
 from cooperation.back import keeping_back
 from cooperation.models import Accreditation, Activity
 
+# The page sizes a list offers; the first is the default.
+PER_PAGE_CHOICES = (25, 50, 100)
+
 
 class ListTable(tables.Table):
     """A list whose row links carry the list's query (`back`, cooperation/back.py), so the
@@ -21,6 +24,12 @@ class ListTable(tables.Table):
     def __init__(self, *args: Any, back: str = "", **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.back = back
+
+    def paginate(self, *args: Any, per_page: int | None = None, **kwargs: Any) -> ListTable:
+        """Only the page sizes the list offers: django-tables2's RequestConfig takes any
+        `per_page` from the URL (`?per_page=1000000` would render every row at once)."""
+        chosen = per_page if per_page in PER_PAGE_CHOICES else PER_PAGE_CHOICES[0]
+        return super().paginate(*args, per_page=chosen, **kwargs)
 
 
 def row_link(view_name: str, pk: str = "pk") -> Callable[..., str]:

@@ -29,10 +29,9 @@ from cooperation.forms import ActivityForm, VersionForm, add_service_error, dupl
 from cooperation.models import Activity
 from cooperation.permissions import can_write_record, is_writer
 from cooperation.selectors import describe_changes, history_for
-from cooperation.tables import ActivityTable
+from cooperation.tables import PER_PAGE_CHOICES, ActivityTable
 from cooperation.views.access import WorkspaceAccess, shows_deleted
 
-PER_PAGE_CHOICES = (25, 50, 100)
 # The filters the list page shows; any other filter of the FilterSet still works in the URL.
 LIST_FILTERS = ("q", "area", "relationship", "country", "status", "kind", "level", "start_date")
 CHECKBOX_FILTERS = ("area", "status", "level")

@@ -198,6 +198,16 @@ def test_list_query_count_does_not_grow_with_rows_or_page_size(
     assert small.content.decode().count("/activities/") < large.content.decode().count("/activities/")
 
 
+@pytest.mark.parametrize("asked", ["7", "1000000", "0", "-5"])
+def test_a_page_size_outside_the_offered_ones_shows_the_first_offered(world: World, asked: str) -> None:
+    client = signed_in(world.officer_a)
+    for index in range(30):
+        ActivityFactory(relationship=world.rel_a, title=f"Sized {index:02d}", releasability=Classification.PUBLIC)
+    page = client.get(LIST, {"q": "sized", "per_page": asked}).content.decode()
+    assert len(re.findall(r">Sized \d\d<", page)) == 25
+    assert '<input type="hidden" name="per_page" value="25" form="activity-filters">' in page
+
+
 # Create ----------------------------------------------------------------------------------
 
 
