@@ -17,7 +17,7 @@ import datetime
 from typing import TYPE_CHECKING, cast
 
 from django.db import connection
-from django.db.models import BooleanField, Exists, ExpressionWrapper, F, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Case, Exists, F, OuterRef, Q, QuerySet, Subquery, When
 
 from cooperation.models import Activity, ActivityChange, ActivityScopeChange
 
@@ -70,27 +70,31 @@ def activity_feed(
             RowCompare([F("changed_at"), F("activity_id")], list(after), greater=True)
         )
     visible = Activity.objects.visibility_q(user) & Q(deleted=False)
-    scopes = ActivityScopeChange.objects.filter(activity_id=OuterRef("activity_id"))
+    scopes = ActivityScopeChange.objects.filter(activity_id=OuterRef("activity_id")).order_by("-changed_at", "-id")
 
-    def as_of(stamp: datetime.datetime, condition: Q) -> Subquery:
-        """Whether the record's scope at `stamp` (its latest transition by then) met `condition`."""
-        latest = scopes.filter(changed_at__lte=stamp).order_by("-changed_at", "-id")
-        return Subquery(latest.annotate(ok=ExpressionWrapper(condition, BooleanField())).values("ok")[:1])
+    # Each test is one probe of the record's latest transition by a stamp (an index scan
+    # that stops at the first row, never a scan of every activity or transition per page).
+    def as_of(stamp: datetime.datetime | None, condition: Q) -> Subquery:
+        """Whether the record's scope at `stamp` (the latest transition by then; None: now) met `condition`."""
+        latest = scopes if stamp is None else scopes.filter(changed_at__lte=stamp)
+        return Subquery(latest.annotate(ok=Case(When(condition, then=True), default=False)).values("ok")[:1])
 
     # A tombstone for a record hidden from the user now only if the client may hold it.
-    held = Q(Exists(Activity.objects.visible_to(user).filter(pk=OuterRef("activity_id"))))
+    changes = changes.alias(visible_now=as_of(None, visible))
+    held = Q(visible_now=True)
     if since is not None:
-        held |= Q(held_at_since=True)
         changes = changes.alias(held_at_since=as_of(since, visible))
+        held |= Q(held_at_since=True)
     if after is not None:
         # Sent during this walk: visible at a position the walk has passed, and still when it began.
-        passed = scopes.filter(visible, changed_at__lte=after[0])
+        last_passed = scopes.filter(visible, changed_at__lte=after[0]).values("changed_at")[:1]
+        changes = changes.alias(last_passed=Subquery(last_passed))
         started = walk_started or since
-        if started is not None:
-            passed = passed.filter(changed_at__gt=started)
-            held |= Q(held_at_start=True)
+        if started is None:
+            held |= Q(last_passed__isnull=False)
+        else:
             changes = changes.alias(held_at_start=as_of(started, visible & Q(changed_at__lte=after[0])))
-        held |= Q(Exists(passed))
+            held |= Q(held_at_start=True) | Q(last_passed__gt=started)
     changes = changes.filter(held).annotate(matches=Exists(matching.order_by().filter(pk=OuterRef("activity_id"))))
     rows = list(
         changes.order_by("changed_at", "activity_id").values_list("activity_id", "changed_at", "matches")[:limit]
