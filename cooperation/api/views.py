@@ -60,8 +60,10 @@ ACTIVITY_LIST_DOC = """Activities you may see, newest first by default.
 
 With `updated_since` the list is an incremental sync: every change committed after that
 moment, in commit order, deletions (and records that left your view or your filters) as
-`{"id", "deleted": true, "updated_at"}`. Follow `next` to the end, then resume with
-`updated_since` = the last `updated_at` you received: nothing is missed or sent twice."""
+`{"id", "deleted": true, "updated_at"}` — for records you may hold: visible to you at
+`updated_since` or sent earlier in the same walk (a first sync holds none). Follow `next` to
+the end, then resume with `updated_since` = the last `updated_at` you received: nothing is
+missed or sent twice."""
 
 
 def already_created(activity: Activity, changed_fields: list[str]) -> Response:
