@@ -62,10 +62,14 @@ def test_mixed_traffic_against_production_gunicorn_answers_no_5xx_and_loses_no_w
     assert {"web create", "web edit", "api create", "api patch"} <= {ack.how for ack in result.recorder.acks}, report
     created = {ack.activity_id: ack.title for ack in result.recorder.acks if ack.how.endswith("create")}
     assert dict(Activity.objects.filter(pk__in=created).values_list("pk", "title")).keys() == created.keys()
+    # Every written activity alive at the end reached each sync client (a record created and
+    # deleted between two of its walks owes it nothing: load.verify_sync checks the tombstones).
     written = {ack.activity_id for ack in result.recorder.acks}
+    alive = set(Activity.objects.filter(pk__in=written, deleted_at__isnull=True).values_list("pk", flat=True))
+    assert alive, report
     for name, state in result.sync_states.items():
         assert state.walks > 1, f"{name} never resumed a sync\n{report}"
-        assert written <= state.seen.keys(), f"{name} did not see every write\n{report}"
+        assert alive <= state.seen.keys(), f"{name} did not see every write\n{report}"
 
 
 def test_the_check_reports_acknowledged_writes_missing_from_the_database_or_the_history(world: World) -> None:

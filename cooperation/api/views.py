@@ -42,7 +42,7 @@ from cooperation.filtersets import (
     RelationshipFilterSet,
 )
 from cooperation.models import Accreditation, Activity, Attache, CooperationArea, Desk, Post, Relationship
-from cooperation.sync import activity_feed
+from cooperation.sync import activity_feed, clock
 
 STAMP = serializers.DateTimeField()
 RELEASABILITY = {int(member): member.code for member in Classification}
@@ -60,8 +60,10 @@ ACTIVITY_LIST_DOC = """Activities you may see, newest first by default.
 
 With `updated_since` the list is an incremental sync: every change committed after that
 moment, in commit order, deletions (and records that left your view or your filters) as
-`{"id", "deleted": true, "updated_at"}`. Follow `next` to the end, then resume with
-`updated_since` = the last `updated_at` you received: nothing is missed or sent twice."""
+`{"id", "deleted": true, "updated_at"}` — for records you may hold: visible to you at
+`updated_since` or sent earlier in the same walk (a first sync holds none). Follow `next` to
+the end, then resume with `updated_since` = the last `updated_at` you received: nothing is
+missed or sent twice."""
 
 
 def already_created(activity: Activity, changed_fields: list[str]) -> Response:
@@ -200,8 +202,8 @@ class ActivityViewSet(ApiViewSet):
         size = self.paginator.page_size(request)  # type: ignore[union-attr]
         if self.wants_csv():
             return csv.csv_response(self._sync_csv(matching), "activity-changes")
-        after = self._sync_position(request)
-        entries = self._feed(matching, after=after, limit=size + 1)
+        after, walk_started = self._sync_position(request)
+        entries, walk_started = self._feed(matching, after=after, walk_started=walk_started, limit=size + 1)
         more = len(entries) > size
         entries = entries[:size]
         results = [
@@ -212,14 +214,17 @@ class ActivityViewSet(ApiViewSet):
         ]
         next_url = None
         if more:
-            next_url = self.paginator._link(request, {"o": "sync", "v": list(entries[-1].position)})  # type: ignore[union-attr]
+            payload = {"o": "sync", "v": list(entries[-1].position), "w": walk_started}
+            next_url = self.paginator._link(request, payload)  # type: ignore[union-attr]
         self.paginator.set_links(next_url, None)  # type: ignore[union-attr]
         return self.get_paginated_response(results)
 
     def _sync_position(self, request: Request) -> Any:
+        """The position after which the page starts and when the walk began (None for a cursor
+        from before the walk kept it: the feed then takes `updated_since`)."""
         cursor = request.query_params.get("cursor")
         if cursor is None:
-            return None
+            return None, None
         payload = decode_cursor(cursor)
         values = payload.get("v")
         if payload.get("o") != "sync" or not isinstance(values, list) or len(values) != 2:
@@ -227,31 +232,44 @@ class ActivityViewSet(ApiViewSet):
                 {"cursor": ["This cursor does not belong to a sync: use the links as given."]}
             )
         try:
-            stamp = ActivityFilterSet.base_filters["updated_since"].field_class().clean(values[0])
+            field = ActivityFilterSet.base_filters["updated_since"].field_class()
+            stamp = field.clean(values[0])
             activity_id = int(values[1])
+            walk_started = field.clean(payload.get("w"))
         except Exception:
             raise exceptions.ValidationError({"cursor": ["Invalid cursor."]}) from None
         if stamp is None:
             raise exceptions.ValidationError({"cursor": ["Invalid cursor."]})
-        return stamp, activity_id
+        return (stamp, activity_id), walk_started
 
-    def _feed(self, matching: QuerySet[Activity], **kwargs: Any) -> Any:
+    def _feed(self, matching: QuerySet[Activity], *, after: Any, walk_started: Any, limit: int) -> Any:
         """One snapshot for the positions and the records, so a record is never sent newer
-        than the change it stands for (it would then come again at its own position)."""
+        than the change it stands for (it would then come again at its own position); the
+        first page's snapshot also says when the walk began. Returns the entries and that."""
         starts_transaction = not connection.in_atomic_block
         with transaction.atomic():
             if starts_transaction:
                 with connection.cursor() as cursor:
                     cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-            return activity_feed(user=self.request.user, matching=matching, since=self.updated_since, **kwargs)  # type: ignore[arg-type]
+            if after is None:
+                walk_started = clock()
+            entries = activity_feed(
+                user=self.request.user,  # type: ignore[arg-type]
+                matching=matching,
+                since=self.updated_since,
+                after=after,
+                walk_started=walk_started,
+                limit=limit,
+            )
+            return entries, walk_started
 
     def _sync_csv(self, matching: QuerySet[Activity]) -> Any:
         columns = self.csv_columns
         yield csv.csv_line([column.header for column in columns] + ["deleted"])
         labels = relationship_labels(self.request.user)
-        after = None
+        after = walk_started = None
         while True:
-            entries = self._feed(matching, after=after, limit=csv.CHUNK_ROWS)
+            entries, walk_started = self._feed(matching, after=after, walk_started=walk_started, limit=csv.CHUNK_ROWS)
             if not entries:
                 return
             lines = []

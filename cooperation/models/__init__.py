@@ -4,13 +4,14 @@ from cooperation.models.desk import Desk, DeskOfficer, DeskRelationship
 from cooperation.models.digest import DigestSend
 from cooperation.models.intensity import AreaWeight, IntensityOutbox, IntensityRollup, WeightSet
 from cooperation.models.ops import TaskFailure
-from cooperation.models.sync import ActivityChange
+from cooperation.models.sync import ActivityChange, ActivityScopeChange
 
 __all__ = [
     "ACTIVITY_DESCRIPTION_FIELDS",
     "Accreditation",
     "Activity",
     "ActivityChange",
+    "ActivityScopeChange",
     "AreaWeight",
     "Attache",
     "CooperationArea",

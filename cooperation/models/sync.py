@@ -35,3 +35,35 @@ class ActivityChange(models.Model):
 
     def __str__(self) -> str:
         return f"activity {self.activity_id} changed at {self.changed_at}"
+
+
+class ActivityScopeChange(models.Model):
+    """A transition of what decides who may see an activity: its relationship (desks), its
+    releasability (clearance) and whether it is deleted. Append-only: the triggers of
+    migration 0016 add a row when an activity is inserted, deleted (soft or hard) or
+    changes one of these, and the commit stamps it with the same `changed_at` as the
+    transaction's ActivityChange rows. The sync feed reads the scope an activity had at a
+    client's `since`, to send a tombstone only to a client that may hold the record (see
+    docs/decisions.md, "Exact sync tombstones (scope)")."""
+
+    activity = models.ForeignKey(
+        "cooperation.Activity", on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, related_name="+"
+    )
+    # NULL only inside the writing transaction, until its commit stamps it.
+    changed_at = models.DateTimeField(null=True, editable=False)
+    relationship = models.ForeignKey(
+        "cooperation.Relationship", on_delete=models.DO_NOTHING, db_constraint=False, db_index=False, related_name="+"
+    )
+    releasability = models.PositiveSmallIntegerField()
+    deleted = models.BooleanField()
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["activity", "changed_at", "id"], name="activityscope_asof_idx"),
+            models.Index(
+                fields=["activity"], condition=models.Q(changed_at__isnull=True), name="activityscope_pending_idx"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"activity {self.activity_id} scope at {self.changed_at}"

@@ -13,12 +13,14 @@ from typing import Any
 
 import pytest
 from django.db import connection
+from django.db.models import Max
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from cooperation import intensity
 from cooperation.choices import Classification
-from cooperation.models import CooperationArea
+from cooperation.models import Activity, ActivityChange, CooperationArea
 from tests.api.conftest import client_for
 from tests.conftest import World
 from tests.factories import (
@@ -148,3 +150,28 @@ def test_intensity_queries_do_not_grow_with_periods_or_areas(world: World, span:
     assert len(body["areas"]) == 4 + ROWS
     # token, the selector's areas, the rollups (with the weight set), the weight set when no rollup matched
     assert queries <= 4
+
+
+def test_a_sync_page_takes_a_fixed_number_of_queries_with_tombstones_or_without(world: World) -> None:
+    """The feed decides record, tombstone or nothing in one statement: tombstones of records
+    that left the client's view and changes of records it never held cost no query each."""
+    more_activities(world)
+    since = ActivityChange.objects.aggregate(Max("changed_at"))["changed_at__max"].isoformat()
+    activities = Activity.objects.filter(relationship=world.rel_a, title__startswith="Activity").order_by("pk")
+    ids = list(activities.values_list("pk", flat=True))
+    Activity.objects.filter(pk__in=ids[:10]).update(deleted_at=timezone.now())
+    Activity.objects.filter(pk__in=ids[10:15]).update(releasability=Classification.RESTRICTED)
+    Activity.objects.filter(pk__in=ids[10:]).update(title="edited")
+    Activity.objects.filter(pk=world.activities["b_restricted"].pk).update(title="never held")
+    client = client_for(world.manager)
+    count(client, "/api/v1/activities/")
+    first, following = set(), set()
+    for size in SIZES:
+        queries, body = count(client, "/api/v1/activities/", updated_since=since, page_size=size)
+        first.add(queries)
+        assert len(body["results"]) == size and body["next"]
+        with CaptureQueriesContext(connection) as captured:
+            client.get(body["next"])
+        following.add(len(captured))
+    # A page of tombstones only skips the records' query; the first page also reads the clock.
+    assert max(first) == 6 and max(following) == 5

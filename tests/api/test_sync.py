@@ -18,8 +18,10 @@ from django.db import connection
 from rest_framework.test import APIClient
 
 from cooperation import services
+from cooperation.api.views import STAMP
 from cooperation.choices import Classification
-from cooperation.models import Activity, CooperationArea
+from cooperation.models import Activity, ActivityChange, CooperationArea
+from cooperation.sync import activity_feed
 from tests.api.conftest import client_for
 from tests.conftest import World
 from tests.factories import ActivityFactory, RelationshipFactory, UserFactory
@@ -46,11 +48,8 @@ def walk(client: APIClient, since: str, **params: Any) -> tuple[list[dict[str, A
 def test_changes_come_in_commit_order_with_tombstones(world: World) -> None:
     client = client_for(world.officer_a)
     first, resume = walk(client, EPOCH, page_size=1)
-    assert {row["title"] for row in first if "title" in row} == {"a public", "a internal"}
-    deleted = world.activities["a_deleted"].pk
-    assert [row for row in first if "title" not in row] == [
-        {"id": deleted, "deleted": True, "updated_at": next(row["updated_at"] for row in first if row["id"] == deleted)}
-    ]
+    # A first sync holds nothing: the record deleted before it is no tombstone.
+    assert sorted(row["title"] for row in first) == ["a internal", "a public"]
     stamps = [row["updated_at"] for row in first]
     assert stamps == sorted(stamps)
     public = world.activities["a_public"]
@@ -79,15 +78,10 @@ def test_records_that_leave_your_view_become_tombstones_but_others_never_show(wo
 
 
 @pytest.mark.django_db
-@pytest.mark.xfail(
-    strict=True,
-    reason="Known side channel (docs/decisions.md, 'Visibility re-audit (leaks)'): the feed keeps one commit "
-    "stamp per activity, so every change of a record that left your view shows its tombstone again.",
-)
 def test_a_record_that_left_your_view_does_not_come_back_as_a_tombstone_when_it_changes_again(world: World) -> None:
     """The tombstone a client needs is sent once, after the record left its view (the test above);
-    a later change of the now hidden record should not show it again — today it does, with the
-    moment of that change, which tells the client when a record above its clearance changes."""
+    a later change of the now hidden record does not show it again (it did before the scope
+    transitions, with the moment of that change: when a record above its clearance changes)."""
     manager = client_for(world.manager)  # internal clearance
     _, resume = walk(manager, EPOCH)
     internal = world.activities["a_internal"]
@@ -98,6 +92,95 @@ def test_a_record_that_left_your_view_does_not_come_back_as_a_tombstone_when_it_
     assert [row["id"] for row in received] == [internal.pk]
     services.activity_update(actor=world.admin, activity=raised, data={"title": "hidden edit"}, expected_version=2)
     assert walk(manager, resume)[0] == []
+
+
+def stamp_of(activity: Activity) -> str:
+    """The position of an activity's latest change, as the feed writes it."""
+    return STAMP.to_representation(ActivityChange.objects.get(pk=activity.pk).changed_at)
+
+
+@pytest.mark.django_db
+def test_a_record_raised_and_edited_twice_is_one_tombstone_before_the_raise_and_none_after(world: World) -> None:
+    manager = client_for(world.manager)  # internal clearance
+    _, before = walk(manager, EPOCH)
+    internal = world.activities["a_internal"]
+    raised = services.activity_update(
+        actor=world.admin, activity=internal, data={"releasability": Classification.RESTRICTED}, expected_version=1
+    )
+    after = stamp_of(internal)
+    edited = services.activity_update(actor=world.admin, activity=raised, data={"title": "one"}, expected_version=2)
+    services.activity_update(actor=world.admin, activity=edited, data={"title": "two"}, expected_version=3)
+    for page_size in (1, 100):
+        received, _ = walk(manager, before, page_size=page_size)
+        # The position stays the change's stamp, so a client resumes from it.
+        assert received == [{"id": internal.pk, "deleted": True, "updated_at": stamp_of(internal)}]
+        assert walk(manager, after, page_size=page_size)[0] == []
+
+
+@pytest.mark.django_db
+def test_a_first_sync_shows_no_tombstone_for_a_record_hidden_from_you(world: World) -> None:
+    internal = world.activities["a_internal"]
+    raised = services.activity_update(
+        actor=world.admin, activity=internal, data={"releasability": Classification.RESTRICTED}, expected_version=1
+    )
+    services.activity_update(actor=world.admin, activity=raised, data={"title": "edited"}, expected_version=2)
+    received, _ = walk(client_for(world.manager), EPOCH, page_size=1)
+    assert sorted(row["title"] for row in received) == ["a public", "b internal", "b public"]
+    visible = Activity.objects.visible_to(world.manager)
+    assert [entry.activity_id for entry in activity_feed(user=world.manager, matching=visible, limit=100)] == [
+        row["id"] for row in received
+    ]
+
+
+@pytest.mark.django_db
+def test_a_record_released_after_since_comes_as_the_record(world: World) -> None:
+    manager = client_for(world.manager)  # internal clearance
+    _, before = walk(manager, EPOCH)
+    restricted = world.activities["b_restricted"]
+    services.activity_update(
+        actor=world.admin, activity=restricted, data={"releasability": Classification.INTERNAL}, expected_version=1
+    )
+    received, _ = walk(manager, before)
+    assert [(row["id"], row["title"]) for row in received] == [(restricted.pk, "b restricted")]
+
+
+@pytest.mark.django_db
+def test_a_soft_delete_is_one_tombstone_and_purging_it_later_sends_none_again(world: World) -> None:
+    officer = client_for(world.officer_a)
+    _, before = walk(officer, EPOCH)
+    public = world.activities["a_public"]
+    services.activity_soft_delete(actor=world.officer_a, activity=public, expected_version=1)
+    received, after = walk(officer, before)
+    assert received == [{"id": public.pk, "deleted": True, "updated_at": stamp_of(public)}]
+    Activity.objects.filter(pk=public.pk).delete()
+    assert walk(officer, after)[0] == []
+    purged, _ = walk(officer, before)  # a client that missed both still gets it, once
+    assert purged == [{"id": public.pk, "deleted": True, "updated_at": stamp_of(public)}]
+
+
+@pytest.mark.django_db
+def test_a_record_sent_earlier_in_a_walk_and_hidden_before_its_end_comes_as_a_tombstone(world: World) -> None:
+    """Its scope at `since` was not visible (it did not exist), but the walk sent it: the
+    cursor keeps when the walk began. One created and hidden while the walk ran was never
+    sent, and is not a tombstone."""
+    manager = client_for(world.manager)
+    _, since = walk(manager, EPOCH)
+    sent, other = ActivityFactory(relationship=world.rel_a), ActivityFactory(relationship=world.rel_a)
+    first = manager.get(LIST, {"updated_since": since, "page_size": 1}).json()
+    assert [row["id"] for row in first["results"]] == [sent.pk]
+    services.activity_update(
+        actor=world.admin, activity=sent, data={"releasability": Classification.RESTRICTED}, expected_version=1
+    )
+    unseen = ActivityFactory(relationship=world.rel_a)
+    services.activity_update(
+        actor=world.admin, activity=unseen, data={"releasability": Classification.RESTRICTED}, expected_version=1
+    )
+    rest, response = [], first
+    while response["next"]:
+        response = manager.get(response["next"]).json()
+        rest += response["results"]
+    assert [row["id"] for row in rest] == [other.pk, sent.pk]
+    assert rest[1] == {"id": sent.pk, "deleted": True, "updated_at": stamp_of(sent)}
 
 
 @pytest.mark.django_db
@@ -123,19 +206,23 @@ def test_sync_rejects_another_ordering_and_foreign_cursors(world: World) -> None
 
 @pytest.mark.django_db
 def test_sync_as_csv_has_tombstones(world: World) -> None:
+    _, resume = walk(client_for(world.officer_a), EPOCH)
     services.activity_soft_delete(actor=world.admin, activity=world.activities["a_public"], expected_version=1)
-    response = client_for(world.officer_a).get(LIST, {"updated_since": EPOCH, "format": "csv"})
+    services.activity_update(
+        actor=world.admin, activity=world.activities["a_internal"], data={"location": "Minsk"}, expected_version=1
+    )
+    response = client_for(world.officer_a).get(LIST, {"updated_since": resume, "format": "csv"})
     lines = b"".join(response.streaming_content).decode().splitlines()
     assert lines[0].endswith(",deleted")
     assert any(line.startswith(f"{world.activities['a_public'].pk},") and line.endswith(",true") for line in lines)
     assert any(",a internal," in line and line.endswith(",false") for line in lines)
     # The CSV holds the same changes as the JSON feed, tombstones with the stamp to resume from.
     rows = list(csv.DictReader(io.StringIO("\n".join(lines))))
-    feed, _ = walk(client_for(world.officer_a), EPOCH)
+    feed, _ = walk(client_for(world.officer_a), resume)
     assert [int(row["id"]) for row in rows] == [row["id"] for row in feed]
     tombstones = {int(row["id"]): row for row in rows if row["deleted"] == "true"}
     expected = {row["id"]: row["updated_at"] for row in feed if row.get("deleted")}
-    assert set(tombstones) == set(expected) == {world.activities["a_public"].pk, world.activities["a_deleted"].pk}
+    assert set(tombstones) == set(expected) == {world.activities["a_public"].pk}
     for pk, row in tombstones.items():
         assert datetime.datetime.fromisoformat(row["updated_at"]) == datetime.datetime.fromisoformat(expected[pk])
         assert {name: value for name, value in row.items() if value} == {

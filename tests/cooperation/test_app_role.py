@@ -34,7 +34,14 @@ from cooperation import intensity, services
 from cooperation.audit import FUNCTIONS_SQL, audit_tables
 from cooperation.bulk import activity_bulk_import
 from cooperation.choices import WeightSetStatus
-from cooperation.models import Accreditation, Activity, IntensityRollup, WeightSet
+from cooperation.models import (
+    Accreditation,
+    Activity,
+    ActivityChange,
+    ActivityScopeChange,
+    IntensityRollup,
+    WeightSet,
+)
 from tests.factories import AttacheFactory, DeskFactory, PostFactory, RelationshipFactory, UserFactory, area
 from tests.factories import import_row as row
 
@@ -140,6 +147,8 @@ def test_the_audit_tables_are_found_from_the_models_as_the_migrations_protect_th
         protected = {name for (name,) in cursor.fetchall()}
     assert set(audit_tables()) == protected
     assert {"accounts_securityevent", "pghistory_context", "cooperation_activityevent"} <= protected
+    # Derived, like the change feed it stands beside: the sync's bookkeeping, not the audit.
+    assert not {"cooperation_activitychange", "cooperation_activityscopechange"} & protected
 
 
 def test_the_app_role_cannot_erase_or_rewrite_the_audit(roles: Roles) -> None:
@@ -217,6 +226,7 @@ def test_every_write_path_of_the_app_works_under_its_role(migrated_data: None, r
         activity = services.activity_update(
             actor=desk_officer, activity=activity, data={"participants": 12}, expected_version=1
         )
+        synced_up_to = ActivityChange.objects.get(pk=activity.pk).changed_at  # a client holds it
         services.activity_soft_delete(actor=desk_officer, activity=activity, expected_version=2)
         imported = activity_bulk_import(actor=desk_officer, rows=[row(2), row(3)])  # COPY into a TEMP staging table
         assert imported.committed and imported.created == 2
@@ -238,7 +248,7 @@ def test_every_write_path_of_the_app_works_under_its_role(migrated_data: None, r
         api.credentials(HTTP_AUTHORIZATION=f"Token {key}")
         rows = api.get("/api/v1/activities/").json()["results"]
         assert {row["title"] for row in rows} == {"Imported 2", "Imported 3"}
-        synced = api.get("/api/v1/activities/", {"updated_since": "2000-01-01T00:00:00Z"}).json()["results"]
+        synced = api.get("/api/v1/activities/", {"updated_since": synced_up_to.isoformat()}).json()["results"]
         assert len(synced) == 3 and [row for row in synced if row.get("deleted")]  # the deleted one as a tombstone
         with connection.cursor() as cursor:
             cursor.execute("SELECT count(*) FROM pg_prepared_statements")
@@ -264,6 +274,10 @@ def test_every_write_path_of_the_app_works_under_its_role(migrated_data: None, r
         security = SecurityEvent.objects.filter(user__in=[desk_officer, manager]).values_list("kind", flat=True)
         assert set(security) == {SecurityEventKind.SIGN_IN, SecurityEventKind.TOKEN_ISSUED}
         assert Context.objects.filter(metadata__action="activity.update").exists()
+        # The sync's scope transitions, written by the triggers and stamped at commit under the role.
+        scopes = ActivityScopeChange.objects.filter(activity=activity).order_by("id").values_list("deleted", flat=True)
+        assert list(scopes) == [False, True]
+        assert not ActivityScopeChange.objects.filter(changed_at__isnull=True).exists()
 
 
 def test_the_check_warns_under_the_owner_and_not_under_the_app_role(roles: Roles) -> None:

@@ -15,7 +15,7 @@ from cooperation import services
 from cooperation.bulk import ImportRow, RowError, activity_bulk_import
 from cooperation.choices import ActivityKind, Classification
 from cooperation.intensity import fresh_aggregation, rebuild_rollups, stored_rollups
-from cooperation.models import Activity, IntensityRollup, WeightSet
+from cooperation.models import Activity, ActivityScopeChange, IntensityRollup, WeightSet
 from tests.conftest import World
 from tests.factories import AccreditationFactory, ActivityFactory, AttacheFactory, PostFactory, area
 from tests.factories import import_row as row
@@ -55,6 +55,13 @@ def test_changed_rows_update_their_record_and_bump_the_version(world: World) -> 
     changed = Activity.objects.get(external_ref="ext-2")
     assert (changed.title, changed.version, changed.updated_by) == ("Renamed", 2, world.admin)
     assert changed.relationship == world.rel_b
+    # The sync's scope transitions: the move to another relationship is one; a new title is none.
+    scopes = ActivityScopeChange.objects.filter(activity__external_ref__in=["ext-2", "ext-3"]).order_by("id")
+    assert [(scope.activity_id, scope.relationship_id) for scope in scopes] == [
+        (changed.pk, world.rel_a.pk),
+        (Activity.objects.get(external_ref="ext-3").pk, world.rel_a.pk),
+        (changed.pk, world.rel_b.pk),
+    ]
     # Both the old and the new (relationship, month) need their rollups refreshed.
     assert result.rollup_keys == {
         (world.rel_a.pk, datetime.date(2017, 3, 1)),

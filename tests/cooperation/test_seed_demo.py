@@ -11,7 +11,7 @@ from django.core.management.base import CommandError
 
 from accounts.models import User
 from cooperation.choices import AccreditationKind, AccreditationStatus, ActivityLevel, Role
-from cooperation.models import Accreditation, Activity, CooperationArea, Relationship
+from cooperation.models import Accreditation, Activity, ActivityScopeChange, CooperationArea, Relationship
 
 pytestmark = pytest.mark.django_db
 
@@ -106,6 +106,8 @@ def test_synthetic_rows_are_in_the_history() -> None:
         external_ref__startswith="synthetic-9-", pgh_label="insert"
     )
     assert events.count() == 50
+    # And in the sync's scope transitions (stamped when the seed commits).
+    assert ActivityScopeChange.objects.filter(activity__external_ref__startswith="synthetic-9-").count() == 50
 
 
 def test_synthetic_rejects_bad_arguments() -> None:
