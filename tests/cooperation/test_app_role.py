@@ -181,6 +181,20 @@ def test_the_app_role_cannot_erase_or_rewrite_the_audit(roles: Roles) -> None:
     assert relationship.pgh_event_model.objects.filter(pgh_obj_id=relationship.pk).exists()
 
 
+def test_the_app_role_reads_the_migration_record_and_cannot_change_it(roles: Roles) -> None:
+    with connected_as(roles.app, roles.password):
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT count(*) FROM django_migrations WHERE app = 'cooperation'")
+            assert cursor.fetchone()[0] > 0
+        for statement in (
+            "INSERT INTO django_migrations (app, name, applied) VALUES ('cooperation', '9999_x', now())",
+            "DELETE FROM django_migrations WHERE app = 'cooperation'",
+            "UPDATE django_migrations SET applied = now()",
+            "TRUNCATE django_migrations",
+        ):
+            assert refusal(statement) == "INSUFFICIENT_PRIVILEGE", statement
+
+
 def test_a_temporary_table_cannot_stand_in_for_an_audit_table(migrated_data: None, roles: Roles) -> None:
     """The role may create temporary tables (bulk imports), which come first in a session's
     search path; the triggers must still write to the real history."""

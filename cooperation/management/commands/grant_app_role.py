@@ -14,9 +14,9 @@ from cooperation.audit import FUNCTIONS_SQL, audit_tables
 class Command(BaseCommand):
     help = (
         "Give ROLE, the role the application connects as, what the running application needs: SELECT, INSERT, "
-        "UPDATE and DELETE on every table, the sequences, TEMP on the database, and only SELECT and INSERT on the "
-        "append-only audit tables; fixes the search path of the trigger functions. Run it as the role that owns the "
-        "tables, after each migrate; idempotent."
+        "UPDATE and DELETE on every table, the sequences, TEMP on the database, only SELECT and INSERT on the "
+        "append-only audit tables and only SELECT on django_migrations; fixes the search path of the trigger "
+        "functions. Run it as the role that owns the tables, after each migrate; idempotent."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -48,6 +48,8 @@ class Command(BaseCommand):
                     "GRANT USAGE ON SCHEMA {schema} TO {role}",
                     "GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA {schema} TO {role}",
                     "GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA {schema} TO {role}",
+                    # Only `migrate`, run as the owner, records migrations.
+                    "REVOKE INSERT, UPDATE, DELETE ON django_migrations FROM {role}",
                 )
             ]
             for table, columns in audit.items():
