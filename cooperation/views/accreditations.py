@@ -52,6 +52,7 @@ class AccreditationListView(WorkspaceAccess, View):
                 "table": table,
                 "total": table.paginator.count,
                 "can_write": is_writer(request.user),
+                "submission_refused": not valid,
             },
             status=200 if valid else 400,
         )

@@ -160,6 +160,7 @@ class ActivityListView(WorkspaceAccess, View):
             "per_page_choices": PER_PAGE_CHOICES,
             "can_write": is_writer(request.user),
             "query": request.GET.urlencode(),
+            "submission_refused": not valid,
         }
         htmx = getattr(request, "htmx", None)
         partial = bool(htmx) and not htmx.boosted  # type: ignore[union-attr]

@@ -87,3 +87,20 @@ def test_a_refused_form_says_error_first_in_the_page_title(
     response = client.post(url, refused() if callable(refused) else refused)
     assert response.status_code in (200, 400) and shows in response.content.decode(), response.status_code
     assert title_of(response) == f"Error: {title_of(blank)}"
+
+
+@pytest.mark.parametrize(
+    ("page", "refused"),
+    [("activity_list", {"start_date_after": "notadate"}), ("accreditation_list", {"relationship": "999999"})],
+)
+def test_a_list_whose_filters_are_refused_says_error_first_in_the_page_title(
+    world: World, page: str, refused: dict[str, str]
+) -> None:
+    client = Client()
+    client.force_login(world.officer_a)
+    url = reverse(f"workspace:{page}")
+    listed = client.get(url)
+    assert listed.status_code == 200 and not title_of(listed).startswith("Error")
+    response = client.get(url, refused)
+    assert response.status_code == 400 and "is-invalid" in response.content.decode()
+    assert title_of(response) == f"Error: {title_of(listed)}"
