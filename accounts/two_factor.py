@@ -34,7 +34,7 @@ from django_otp.qr import write_qrcode_image
 from accounts.models import SecurityEventKind
 from accounts.security import record_security_event
 
-EXEMPT_PREFIXES = ("/accounts/two-factor/", "/accounts/logout/", "/accounts/login/", "/static/")
+EXEMPT_PREFIXES = ("/accounts/two-factor/", "/accounts/logout/", "/accounts/login/", "/static/", "/favicon.ico")
 
 
 class CodeForm(forms.Form):

@@ -188,6 +188,16 @@ def test_a_user_with_a_device_must_enter_a_code_after_the_password(world: World)
     assert client.get("/activities/").status_code == 200
 
 
+def test_the_icon_is_served_to_a_session_held_at_the_second_factor(world: World) -> None:
+    TOTPDevice.objects.create(user=world.officer_a, name="phone", confirmed=True)
+    client = signed_in(world.officer_a)
+    icon = client.get("/favicon.ico")
+    # The browser's own request for the icon is not a page the user asked for: not held, and
+    # never the page a code entry would send the user on to.
+    assert icon.status_code == 302 and icon["Location"] == "/static/img/favicon.svg"
+    assert client.get("/activities/")["Location"].startswith(reverse("accounts:two_factor_verify"))
+
+
 def test_a_code_cannot_be_used_twice(world: World) -> None:
     device = TOTPDevice.objects.create(user=world.officer_a, name="phone", confirmed=True)
     code = code_for(device)
