@@ -496,6 +496,25 @@ def test_list_rows_link_to_the_record_with_the_list_as_left(world: World, semina
     assert '<a class="nav-link active" href="/activities/">Activities</a>' in detail
 
 
+def test_a_new_activity_started_from_the_list_leads_back_to_it_as_left(world: World) -> None:
+    client = signed_in(world.officer_a)
+    new = f'href="/activities/new/?{BACK}"'
+    full = client.get(f"{LIST}?{LEFT}").content.decode()
+    actions = full.split('id="list-actions"')[1].split("</div>")[0]
+    assert new in actions and "hx-swap-oob" not in actions
+    # The filters change by htmx: the button follows them, out of band.
+    partial = client.get(f"{LIST}?{LEFT}", headers={"HX-Request": "true"}).content.decode()
+    swapped = partial.split('id="list-actions"')[1].split("</div>")[0]
+    assert 'hx-swap-oob="true"' in swapped and new in swapped
+    # Sorting and paging links (boosted, the whole page) take the buttons along with the results.
+    assert 'hx-select-oob="#list-actions"' in table_of(full) or 'hx-select-oob="#list-actions"' in full
+    assert 'href="/activities/new/"' in client.get(LIST).content.decode()
+    # The form passes it on, and its way back is the list as left.
+    form = client.get(f"/activities/new/?{BACK}").content.decode()
+    assert f'href="{LIST}?{LEFT_HTML}">Activities</a>' in breadcrumb(form)
+    assert f'name="back" value="{LEFT_HTML}"' in form
+
+
 def test_the_detail_page_leads_back_to_the_list_as_left_and_passes_it_on(world: World, seminar: Activity) -> None:
     content = signed_in(world.officer_a).get(f"/activities/{seminar.pk}/?{BACK}").content.decode()
     assert f'<a href="/activities/?{LEFT_HTML}">Activities</a>' in breadcrumb(content)
