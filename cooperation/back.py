@@ -47,6 +47,12 @@ def keeping_back(url: str, query: str) -> str:
     return f"{url}?{urlencode({BACK: query})}" if query else url
 
 
-def passing_on(request: HttpRequest, url: str) -> str:
-    """`url` passing on the list the user came from (a redirect after a save)."""
-    return keeping_back(url, came_from(request))
+def passing_on(request: HttpRequest, view_name: str, *args: object) -> str:
+    """The URL of `view_name` (a page of the list's records) passing on the list the user
+    came from: its links, and its redirects after a save."""
+    return keeping_back(reverse(view_name, args=args), came_from(request))
+
+
+def list_as_shown(request: HttpRequest) -> str:
+    """The query of the list this request shows, to pass on from its links."""
+    return list_query(request.GET.urlencode())

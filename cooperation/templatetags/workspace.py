@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
-from cooperation.back import BACK, back_to_list, came_from, keeping_back, list_query, passing_on
+from cooperation.back import BACK, back_to_list, came_from, keeping_back, list_as_shown, passing_on
 
 register = template.Library()
 
@@ -65,13 +65,13 @@ def back_to(context: dict[str, Any], list_name: str) -> str:
 @register.simple_tag(takes_context=True)
 def url_back(context: dict[str, Any], view_name: str, *args: Any) -> str:
     """`{% url %}` of a page of the list's records, passing on the list the user came from."""
-    return passing_on(context["request"], reverse(view_name, args=args))
+    return passing_on(context["request"], view_name, *args)
 
 
 @register.simple_tag(takes_context=True)
 def url_from_list(context: dict[str, Any], view_name: str) -> str:
     """`{% url %}` of a page opened from a list (New activity), passing on the list as it is now."""
-    return keeping_back(reverse(view_name), list_query(context["request"].GET.urlencode()))
+    return keeping_back(reverse(view_name), list_as_shown(context["request"]))
 
 
 @register.simple_tag(takes_context=True)

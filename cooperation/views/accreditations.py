@@ -12,7 +12,7 @@ from django.views import View
 from django_tables2 import RequestConfig
 
 from cooperation import services
-from cooperation.back import list_query, passing_on
+from cooperation.back import list_as_shown, passing_on
 from cooperation.filtersets import AccreditationFilterSet
 from cooperation.forms import (
     ACCREDITATION_STEP_LABELS,
@@ -25,7 +25,7 @@ from cooperation.permissions import can_write_record, is_writer
 from cooperation.selectors import accreditation_timeline, concurrent_riding_on, describe_changes, history_for
 from cooperation.tables import AccreditationTable
 from cooperation.views.access import WorkspaceAccess
-from cooperation.views.activities import already_created, per_page, use_checkboxes
+from cooperation.views.activities import already_created, use_checkboxes
 
 LIST_FILTERS = ("q", "status", "kind", "host_country", "relationship")
 CHECKBOX_FILTERS = ("status", "kind")
@@ -39,10 +39,8 @@ class AccreditationListView(WorkspaceAccess, View):
         valid = filterset.is_valid()
         filterset.form.fields["relationship"].widget.attrs["size"] = 3
         filterset.form.fields["host_country"].empty_label = "Any country"
-        table = AccreditationTable(
-            filterset.qs if valid else Accreditation.objects.none(), back=list_query(request.GET.urlencode())
-        )
-        RequestConfig(request, paginate={"per_page": per_page(request)}).configure(table)
+        table = AccreditationTable(filterset.qs if valid else Accreditation.objects.none(), back=list_as_shown(request))
+        RequestConfig(request, paginate=True).configure(table)  # page sizes: ListTable.paginate
         return render(
             request,
             "workspace/accreditation_list.html",
@@ -142,7 +140,7 @@ class AccreditationEditView(WorkspaceAccess, View):
                 return render(request, "workspace/accreditation_edit.html", {"form": form, **context}, status=409)
             if saved is not None:
                 messages.success(request, "Accreditation saved.")
-                return redirect(passing_on(request, reverse("workspace:accreditation_detail", args=[pk])))
+                return redirect(passing_on(request, "workspace:accreditation_detail", pk))
         return render(request, "workspace/accreditation_edit.html", {"form": form, **context}, status=400)
 
 
@@ -192,7 +190,7 @@ class AccreditationStepView(WorkspaceAccess, View):
                 if riding:
                     done += f" Ended with it: {'; '.join(str(concurrent) for concurrent in riding)}."
                 messages.success(request, done)
-                return redirect(passing_on(request, reverse("workspace:accreditation_detail", args=[pk])))
+                return redirect(passing_on(request, "workspace:accreditation_detail", pk))
         return render(
             request, "workspace/accreditation_step.html", self._context(accreditation, action, form), status=400
         )

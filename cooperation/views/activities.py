@@ -21,7 +21,7 @@ from django.views import View
 from django_tables2 import RequestConfig
 
 from cooperation import services
-from cooperation.back import back_to_list, list_query, passing_on
+from cooperation.back import back_to_list, list_as_shown, passing_on
 from cooperation.choices import ActivityStatus
 from cooperation.exporters import EXPORT_COLUMNS, csv_stream, export_rows, xlsx_file
 from cooperation.filtersets import ActivityFilterSet
@@ -35,14 +35,6 @@ from cooperation.views.access import WorkspaceAccess, shows_deleted
 # The filters the list page shows; any other filter of the FilterSet still works in the URL.
 LIST_FILTERS = ("q", "area", "relationship", "country", "status", "kind", "level", "start_date")
 CHECKBOX_FILTERS = ("area", "status", "level")
-
-
-def per_page(request: HttpRequest) -> int:
-    try:
-        value = int(request.GET.get("per_page", PER_PAGE_CHOICES[0]))
-    except ValueError:
-        return PER_PAGE_CHOICES[0]
-    return value if value in PER_PAGE_CHOICES else PER_PAGE_CHOICES[0]
 
 
 def use_checkboxes(form: forms.Form, names: tuple[str, ...]) -> None:
@@ -140,7 +132,7 @@ def other_filters(request: HttpRequest, filterset: ActivityFilterSet, shown: tup
 
 def ordered_activities(request: HttpRequest, queryset: QuerySet[Activity], *, back: str = "") -> ActivityTable:
     table = ActivityTable(queryset, back=back)
-    RequestConfig(request, paginate={"per_page": per_page(request)}).configure(table)
+    RequestConfig(request, paginate=True).configure(table)  # page sizes: ListTable.paginate
     return table
 
 
@@ -149,7 +141,7 @@ class ActivityListView(WorkspaceAccess, View):
         filterset = activity_filterset(request)
         valid = filterset.is_valid()
         table = ordered_activities(
-            request, filterset.qs if valid else Activity.objects.none(), back=list_query(request.GET.urlencode())
+            request, filterset.qs if valid else Activity.objects.none(), back=list_as_shown(request)
         )
         context = {
             "filterset": filterset,
@@ -262,7 +254,7 @@ class ActivityCreateView(WorkspaceAccess, View):
                 if activity.is_deleted:  # a replay of a key whose activity was deleted since
                     return _already_created_page(request, activity, [])
                 messages.success(request, f"Activity “{activity.title}” created.")
-                return redirect(passing_on(request, reverse("workspace:activity_detail", args=[activity.pk])))
+                return redirect(passing_on(request, "workspace:activity_detail", activity.pk))
         return _render_form(request, form, status=400)
 
 
@@ -284,7 +276,7 @@ class ActivityEditView(WorkspaceAccess, View):
         activity = self.writable_activity(pk)
         if activity.is_deleted:
             messages.error(request, "This activity is deleted: restore it before editing.")
-            return redirect(passing_on(request, reverse("workspace:activity_detail", args=[pk])))
+            return redirect(passing_on(request, "workspace:activity_detail", pk))
         return _render_form(request, ActivityForm(instance=activity, user=request.user), activity=activity)
 
     def post(self, request: HttpRequest, pk: int) -> HttpResponse:
@@ -297,7 +289,7 @@ class ActivityEditView(WorkspaceAccess, View):
                 return self.stale(request, stale)
             if not form.errors:
                 messages.success(request, f"Activity “{saved.title}” saved.")
-                return redirect(passing_on(request, reverse("workspace:activity_detail", args=[saved.pk])))
+                return redirect(passing_on(request, "workspace:activity_detail", saved.pk))
         return _render_form(request, form, status=400, activity=self.writable_activity(pk))
 
     def stale(self, request: HttpRequest, stale: services.StaleVersion) -> HttpResponse:
@@ -385,7 +377,7 @@ class ActivityActionView(WorkspaceAccess, View):
         except ValidationError as error:
             add_service_error(form, error)
             return self.confirm(request, activity, form, status=400)
-        return redirect(passing_on(request, reverse("workspace:activity_detail", args=[done.pk])))
+        return redirect(passing_on(request, "workspace:activity_detail", done.pk))
 
 
 class DeletedActivityListView(WorkspaceAccess, View):

@@ -143,23 +143,30 @@ def test_desk_officer_workflow(live_server: Any, page: Any, tmp_path: Path, sett
     assert exported.count("\n") == 3 and "Clearance b-1" in exported and "English course" not in exported
 
 
+def officer_on_the_list(live_server: Any, page: Any, rows: tuple[tuple[str, str, int], ...]) -> None:
+    """A desk officer of one relationship's desk, its activities (title, status, start month
+    in 2017), signed in on the activity list."""
+    relationship = RelationshipFactory(state_a="BY", state_b="US")
+    desk = DeskFactory(name="Eastern Europe", relationships=[relationship])
+    UserFactory(username="officer", clearance=Classification.INTERNAL, desks=[desk])
+    for title, status, month in rows:
+        ActivityFactory(relationship=relationship, title=title, status=status, start_date=datetime.date(2017, month, 1))
+    page.goto(f"{live_server.url}/activities/")
+    page.fill("#id_username", "officer")
+    page.fill("#id_password", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(f"{live_server.url}/activities/")
+
+
 def test_a_filter_change_keeps_the_sort_and_page_size_chosen_in_the_table(
     live_server: Any, page: Any, migrated_data: None
 ) -> None:
     """Sorting and page-size links swap only the results; the filter form, sent next, must
     still carry them, or the list jumps back to its default order and 25 rows."""
-    relationship = RelationshipFactory(state_a="BY", state_b="US")
-    desk = DeskFactory(name="Eastern Europe", relationships=[relationship])
-    UserFactory(username="officer", clearance=Classification.INTERNAL, desks=[desk])
     # Newest first (the default order) is the reverse of the titles' order.
-    for title, status, month in (("Alpha", "conducted", 3), ("Bravo", "conducted", 5), ("Charlie", "planned", 7)):
-        ActivityFactory(relationship=relationship, title=title, status=status, start_date=datetime.date(2017, month, 1))
-    base = live_server.url
-    page.goto(f"{base}/activities/")
-    page.fill("#id_username", "officer")
-    page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{base}/activities/")
+    officer_on_the_list(
+        live_server, page, (("Alpha", "conducted", 3), ("Bravo", "conducted", 5), ("Charlie", "planned", 7))
+    )
 
     page.click("#results a:has-text('50')")
     page.wait_for_url(re.compile(r"per_page=50"))
@@ -180,18 +187,8 @@ def test_after_an_edit_the_breadcrumb_leads_back_to_the_list_as_filtered(
 ) -> None:
     """Filter and sort the list, open a row, edit and save it, then click "Activities": the
     list comes back with the same boxes ticked, the same order and the same rows."""
-    relationship = RelationshipFactory(state_a="BY", state_b="US")
-    desk = DeskFactory(name="Eastern Europe", relationships=[relationship])
-    UserFactory(username="officer", clearance=Classification.INTERNAL, desks=[desk])
     rows = (("Alpha", "conducted", 3), ("Bravo", "conducted", 5), ("Charlie", "planned", 7), ("Delta", "conducted", 8))
-    for title, status, month in rows:
-        ActivityFactory(relationship=relationship, title=title, status=status, start_date=datetime.date(2017, month, 1))
-    base = live_server.url
-    page.goto(f"{base}/activities/")
-    page.fill("#id_username", "officer")
-    page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{base}/activities/")
+    officer_on_the_list(live_server, page, rows)
 
     page.check("#activity-filters >> text=Conducted")
     expect(page.locator("#total")).to_have_text(re.compile(r"^3 "))
