@@ -54,7 +54,8 @@ def audit_tables() -> dict[str, tuple[str, ...]]:
 # The schema's PL/pgSQL functions (the triggers', pghistory's context upsert), each with
 # whether its search path is fixed: they name tables without a schema, and a session's
 # temporary tables come first in its search path, so a session allowed TEMP could stand a
-# table of its own in for an audit table. `grant_app_role` fixes it; W002 warns if not.
+# table of its own in for an audit table. Every `migrate` fixes it (cooperation/app_role.py);
+# W002 warns if not.
 FUNCTIONS_SQL = """
 SELECT oid::regprocedure::text, 'search_path=' || current_schema() || ', pg_temp' = ANY(coalesce(proconfig, '{}'))
 FROM pg_proc
