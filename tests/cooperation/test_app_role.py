@@ -44,6 +44,7 @@ from cooperation.models import (
     IntensityRollup,
     WeightSet,
 )
+from tests.api.conftest import activity_body
 from tests.factories import AttacheFactory, DeskFactory, PostFactory, RelationshipFactory, UserFactory, area
 from tests.factories import import_row as row
 
@@ -267,6 +268,13 @@ def test_every_write_path_of_the_app_works_under_its_role(migrated_data: None, r
             cursor.execute("SELECT count(*) FROM pg_prepared_statements")
             assert cursor.fetchone()[0] >= 1  # the API page's rows
         assert ApiToken.objects.get(pk=token.pk).last_used_at is not None
+        _, officer_key = token_issue(user=desk_officer, name="sync")
+        api.credentials(HTTP_AUTHORIZATION=f"Token {officer_key}")
+        created = api.post("/api/v1/activities/", activity_body(relationship.pk), format="json")
+        assert created.status_code == 201, created.content
+        # The request's own context, never written by a write of its own, is written with the action's.
+        action = Activity.pgh_event_model.objects.get(pgh_obj_id=created.json()["id"]).pgh_context  # type: ignore[attr-defined]
+        assert Context.objects.get(pk=action.metadata["parent"]).metadata["user"] is None
 
         browser = Client()
         response = browser.post("/accounts/login/", {"username": "desk", "password": "correct-horse-battery"})
