@@ -168,6 +168,10 @@ DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 # Hot statements (the API list's page query) prepared per connection, at most this many
 # each (attache/prepared_statements.py); 0 behind a pooler in transaction mode (PgBouncer).
 DATABASE_PREPARED_STATEMENTS = env.int("DATABASE_PREPARED_STATEMENTS", default=50)
+# The role the application connects as where another one owns the tables and migrates
+# (docs/deploy.md, Database): each `migrate` grants it the application's rights
+# (cooperation/app_role.py). Empty: the application connects as the owner.
+DATABASE_APP_ROLE = env.str("DATABASE_APP_ROLE", default="").strip()
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Authentication ------------------------------------------------------------

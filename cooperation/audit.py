@@ -54,7 +54,8 @@ def audit_tables() -> dict[str, tuple[str, ...]]:
 # The schema's PL/pgSQL functions (the triggers', pghistory's context upsert), each with
 # whether its search path is fixed: they name tables without a schema, and a session's
 # temporary tables come first in its search path, so a session allowed TEMP could stand a
-# table of its own in for an audit table. `grant_app_role` fixes it; W002 warns if not.
+# table of its own in for an audit table. Every `migrate` fixes it (cooperation/app_role.py);
+# W002 warns if not.
 FUNCTIONS_SQL = """
 SELECT oid::regprocedure::text, 'search_path=' || current_schema() || ', pg_temp' = ANY(coalesce(proconfig, '{}'))
 FROM pg_proc
@@ -62,6 +63,23 @@ WHERE pronamespace = current_schema()::regnamespace
   AND prolang = (SELECT oid FROM pg_language WHERE lanname = 'plpgsql')
 ORDER BY 1
 """
+
+
+# Carries a context's parent's metadata (the request or task as it began) down to the
+# database, where migration 0017's trigger writes the parent's row with the first row of a
+# context naming it, and drops this key from the row it stores.
+PARENT_METADATA = "parent_metadata"
+
+
+def _continued(current: pghistory_runtime.Context, metadata: dict[str, Any]) -> pghistory_runtime.Context:
+    """A fresh context after `current`: its metadata with `metadata` over it, and `parent`,
+    the outermost context's id, with that context's metadata to write it by if it never was."""
+    lineage = (
+        {}  # `current` already names the outermost context and carries its metadata
+        if "parent" in current.metadata
+        else {"parent": str(current.id), PARENT_METADATA: dict(current.metadata)}
+    )
+    return pghistory_runtime.Context(id=uuid.uuid4(), metadata={**current.metadata, **metadata, **lineage})
 
 
 @contextlib.contextmanager
@@ -77,6 +95,8 @@ def audit_context(actor: User | None, action: str) -> Iterator[None]:
     written: every event of a request that called two services would name the second.
     pghistory has no public call for a fresh nested context; `runtime._tracker` holds the
     thread's current one (pinned version; tests/cooperation/test_history.py checks it).
+    The outermost context's row is written, if nothing wrote it already, with the first row
+    of a context that names it (`PARENT_METADATA`): `parent` always names a row.
 
     `actor=None` is the system acting on someone's behalf (a concurrent accreditation
     ending with its resident one) or on its own (commands, tasks): it keeps the user of an
@@ -90,10 +110,7 @@ def audit_context(actor: User | None, action: str) -> Iterator[None]:
         with pghistory.context(**metadata):
             yield
         return
-    parent = enclosing.metadata.get("parent", str(enclosing.id))
-    pghistory_runtime._tracker.value = pghistory_runtime.Context(
-        id=uuid.uuid4(), metadata={**enclosing.metadata, **metadata, "parent": parent}
-    )
+    pghistory_runtime._tracker.value = _continued(enclosing, metadata)
     try:
         yield
     finally:
@@ -110,12 +127,11 @@ def audit_context_for_user(user_pk: Any) -> None:
     thread continues as `audit_context` does: a fresh id, the same metadata (url, ip) with
     the new user, and `parent`, the outermost context's id. Whether the current row has
     been written is not known without a query, and a context that never is costs nothing,
-    so every change of user gets one. Called by `attache.history`'s request class.
+    so every change of user gets one; the parent's row, if never written (a token request's
+    anonymous start), is written with the first row that names it. Called by
+    `attache.history`'s request class.
     """
     current = getattr(pghistory_runtime._tracker, "value", None)
     if current is None or current.metadata.get("user") == user_pk:
         return
-    parent = current.metadata.get("parent", str(current.id))
-    pghistory_runtime._tracker.value = pghistory_runtime.Context(
-        id=uuid.uuid4(), metadata={**current.metadata, "user": user_pk, "parent": parent}
-    )
+    pghistory_runtime._tracker.value = _continued(current, {"user": user_pk})

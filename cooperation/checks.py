@@ -93,8 +93,9 @@ def audit_role(app_configs: Any = None, databases: Any = None, **kwargs: Any) ->
                     f"The database role {role!r} can erase or rewrite the audit history (database {alias!r}): "
                     f"{'; '.join(found)}.",
                     hint=(
-                        "Connect the application as a role that does not own the tables: migrate as the owner, "
-                        "then run `manage.py grant_app_role ROLE` as the owner (docs/deploy.md, Database)."
+                        "Connect the application as a role that does not own the tables: migrate as the owner "
+                        "with DATABASE_APP_ROLE naming the application's role, or run `manage.py grant_app_role "
+                        "ROLE` as the owner (docs/deploy.md, Database)."
                     ),
                     id="cooperation.W002",
                 )

@@ -26,6 +26,7 @@ from django.test import Client, RequestFactory, override_settings
 from django.urls import include, path
 from pghistory import middleware as pghistory_middleware
 from pghistory import runtime as pghistory_runtime
+from pghistory.models import Context
 from rest_framework.test import APIClient
 
 from accounts.models import SecurityEvent, SecurityEventKind, User
@@ -57,9 +58,17 @@ def sign_in_between_writes_of_one_transaction(request: HttpRequest) -> HttpRespo
     return HttpResponse("done")
 
 
+def sign_in_then_write(request: HttpRequest) -> HttpResponse:
+    """Nothing is written before the user changes, so the request's first context never is."""
+    login(request, User.objects.get(username="desk"), backend="django.contrib.auth.backends.ModelBackend")
+    Desk.objects.create(name="After")
+    return HttpResponse("done")
+
+
 urlpatterns = [
     path("test/committed/", sign_in_between_committed_writes),
     path("test/one-transaction/", sign_in_between_writes_of_one_transaction),
+    path("test/sign-in-then-write/", sign_in_then_write),
     path("", include("attache.urls")),
 ]
 
@@ -111,6 +120,11 @@ def test_a_token_request_names_the_tokens_user_after_its_anonymous_start(migrate
         "/api/v1/activities/",
     )
     assert metadata["parent"] != str(event.pgh_context.pk)
+    # The parent is the request as it arrived, before the token named its user: written
+    # with the first context that names it, so an auditor can follow the link.
+    request = Context.objects.get(pk=metadata["parent"])
+    assert request.metadata == {"user": None, "url": "/api/v1/activities/", "ip": "127.0.0.1"}
+    assert Context.objects.filter(metadata__parent=str(request.pk)).count() == 1
 
 
 @pytest.mark.urls(__name__)
@@ -130,6 +144,44 @@ def test_a_sign_in_between_two_tracked_writes_continues_in_a_context_of_its_own(
     assert before.metadata == {"user": None, "url": url, "ip": "10.0.0.9"}
     assert after.metadata == {"user": user.pk, "url": url, "ip": "10.0.0.9", "parent": str(before.pk)}
     assert after.pk != before.pk
+
+
+@pytest.mark.urls(__name__)
+@pytest.mark.django_db(transaction=True)
+def test_a_sign_in_before_any_write_still_names_a_parent_that_exists() -> None:
+    """The anonymous start of the request wrote nothing; the write after the sign-in gets a
+    context of its own whose parent row is written with it (the request as it arrived)."""
+    user = UserFactory(username="desk")
+    response = Client(REMOTE_ADDR="10.0.0.9", raise_request_exception=False).post("/test/sign-in-then-write/")
+    assert (response.status_code, response.content) == (200, b"done")
+    after = event_model(Desk).objects.select_related("pgh_context").get(name="After").pgh_context
+    url = "/test/sign-in-then-write/"
+    parent = Context.objects.get(pk=after.metadata["parent"])
+    assert after.metadata == {"user": user.pk, "url": url, "ip": "10.0.0.9", "parent": str(parent.pk)}
+    assert parent.metadata == {"user": None, "url": url, "ip": "10.0.0.9"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_writes_after_a_sign_in_name_the_signed_in_request_as_their_parent(migrated_data: None) -> None:
+    """Signed in through the form, the officer's next request writes through a service: its
+    context's parent is that request's context, which exists and names the officer."""
+    relationship = RelationshipFactory(state_a="BY", state_b="US")
+    officer = UserFactory(
+        username="officer", clearance=Classification.INTERNAL, desks=[DeskFactory(relationships=[relationship])]
+    )
+    client = APIClient(REMOTE_ADDR="10.0.0.7")
+    response = client.post("/accounts/login/", {"username": "officer", "password": PASSWORD})
+    assert response.status_code == 302
+    response = client.post("/api/v1/activities/", activity_body(relationship.pk), format="json")
+    assert response.status_code == 201, response.content
+    event = event_model(Activity).objects.select_related("pgh_context").get(pgh_obj_id=response.json()["id"])
+    assert event.pgh_context.metadata["action"] == "activity.create"
+    parent = Context.objects.get(pk=event.pgh_context.metadata["parent"])
+    assert parent.metadata == {"user": officer.pk, "url": "/api/v1/activities/", "ip": "10.0.0.7"}
+    orphans = Context.objects.filter(metadata__has_key="parent").exclude(
+        metadata__parent__in=[str(pk) for pk in Context.objects.values_list("pk", flat=True)]
+    )
+    assert not orphans.exists()
 
 
 def test_pghistory_still_rewrites_the_context_when_the_user_changes() -> None:

@@ -19,11 +19,12 @@ from io import StringIO
 from typing import Any
 
 import pghistory
+import pgtrigger
 import pytest
 from django.core import checks
 from django.core.management import CommandError, call_command
 from django.db import DatabaseError, connection, transaction
-from django.test import Client
+from django.test import Client, override_settings
 from pghistory.models import Context
 from psycopg2 import errorcodes, sql
 from rest_framework.test import APIClient
@@ -31,6 +32,7 @@ from rest_framework.test import APIClient
 from accounts.models import ApiToken, SecurityEvent, SecurityEventKind
 from accounts.services import token_issue
 from cooperation import intensity, services
+from cooperation.app_role import after_migrate
 from cooperation.audit import FUNCTIONS_SQL, audit_tables
 from cooperation.bulk import activity_bulk_import
 from cooperation.choices import WeightSetStatus
@@ -42,6 +44,7 @@ from cooperation.models import (
     IntensityRollup,
     WeightSet,
 )
+from tests.api.conftest import activity_body
 from tests.factories import AttacheFactory, DeskFactory, PostFactory, RelationshipFactory, UserFactory, area
 from tests.factories import import_row as row
 
@@ -116,9 +119,6 @@ def roles(django_db_setup: None, django_db_blocker: Any) -> Iterator[Roles]:
                 for role in (roles.app, roles.owner):
                     drop_role(cursor, role)
                 cursor.execute(sql_text(sql.SQL("GRANT CONNECT, TEMPORARY ON DATABASE {} TO PUBLIC").format(database)))
-                cursor.execute(FUNCTIONS_SQL)
-                for function, _ in cursor.fetchall():
-                    cursor.execute(f"ALTER FUNCTION {function} RESET search_path")
 
 
 def refusal(statement: str, params: list[Any] | None = None) -> str:
@@ -268,6 +268,13 @@ def test_every_write_path_of_the_app_works_under_its_role(migrated_data: None, r
             cursor.execute("SELECT count(*) FROM pg_prepared_statements")
             assert cursor.fetchone()[0] >= 1  # the API page's rows
         assert ApiToken.objects.get(pk=token.pk).last_used_at is not None
+        _, officer_key = token_issue(user=desk_officer, name="sync")
+        api.credentials(HTTP_AUTHORIZATION=f"Token {officer_key}")
+        created = api.post("/api/v1/activities/", activity_body(relationship.pk), format="json")
+        assert created.status_code == 201, created.content
+        # The request's own context, never written by a write of its own, is written with the action's.
+        action = Activity.pgh_event_model.objects.get(pgh_obj_id=created.json()["id"]).pgh_context  # type: ignore[attr-defined]
+        assert Context.objects.get(pk=action.metadata["parent"]).metadata["user"] is None
 
         browser = Client()
         response = browser.post("/accounts/login/", {"username": "desk", "password": "correct-horse-battery"})
@@ -325,3 +332,112 @@ def test_the_command_is_idempotent_and_takes_back_broad_grants(roles: Roles) -> 
             call_command("grant_app_role", roles.owner)
     with connected_as(roles.app, roles.password):
         assert audit_warnings() == []
+
+
+def recreate_trigger_functions() -> set[str]:
+    """What a migration that re-installs triggers does: `CREATE OR REPLACE FUNCTION`, which
+    drops the search path grant_app_role set (pgtrigger's AddTrigger, pghistory's own
+    migrations re-installing `_pgh_attach_context()`)."""
+    [(model, trigger)] = pgtrigger.registered("accounts.SecurityEvent:security_event_append_only")
+    trigger.install(model)
+    Context.install_pgh_attach_context_func()
+    return {f"{trigger.get_pgid(model)}()", "_pgh_attach_context()"}
+
+
+def loose_functions() -> list[str]:
+    with connection.cursor() as cursor:
+        cursor.execute(FUNCTIONS_SQL)
+        return [function for function, pinned in cursor.fetchall() if not pinned]
+
+
+@contextlib.contextmanager
+def tables_a_migration_created(roles: Roles) -> Iterator[None]:
+    """A plain table created after grant_app_role ran, and an audit table recreated since
+    (both leave the app role without any right on them), as the owner."""
+    with connected_as(roles.owner, roles.password), connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE app_role_later (id integer PRIMARY KEY, note text)")
+        cursor.execute(
+            sql_text(sql.SQL("REVOKE ALL ON cooperation_activityevent FROM {}").format(sql.Identifier(roles.app)))
+        )
+    try:
+        yield
+    finally:
+        with connected_as(roles.owner, roles.password), connection.cursor() as cursor:
+            cursor.execute("DROP TABLE app_role_later")
+            cursor.execute(
+                sql_text(
+                    sql.SQL("GRANT SELECT, INSERT ON cooperation_activityevent TO {}").format(sql.Identifier(roles.app))
+                )
+            )
+
+
+def test_migrate_pins_the_search_path_of_functions_a_migration_recreated(roles: Roles) -> None:
+    """Without DATABASE_APP_ROLE (one role), `migrate` still fixes the functions: W002 was
+    clean under the app role before and is again after, with no grant_app_role between."""
+    with connected_as(roles.owner, roles.password):
+        recreated = recreate_trigger_functions()
+        assert recreated <= set(loose_functions())  # and pgtrigger's _pgtrigger_should_ignore(name)
+    with connected_as(roles.app, roles.password):
+        [warning] = audit_warnings()
+    assert "trigger functions whose search path is not fixed" in warning.msg
+    with connected_as(roles.owner, roles.password):
+        call_command("migrate", verbosity=0)
+        assert loose_functions() == []
+    with connected_as(roles.app, roles.password):
+        assert audit_warnings() == []
+
+
+def test_migrate_grants_the_app_role_named_in_the_settings(migrated_data: None, roles: Roles) -> None:
+    """With DATABASE_APP_ROLE, `migrate` (run as the owner) leaves the role as
+    grant_app_role would: a table created after the last grant is read and written, a
+    recreated audit table takes new events and refuses everything else, and W002 is clean."""
+    relationship = RelationshipFactory()
+    with tables_a_migration_created(roles):
+        with connected_as(roles.owner, roles.password):
+            recreate_trigger_functions()
+            call_command("migrate", verbosity=0)  # without the setting: functions only
+        with connected_as(roles.app, roles.password):
+            assert refusal("SELECT count(*) FROM app_role_later") == "INSUFFICIENT_PRIVILEGE"
+        with override_settings(DATABASE_APP_ROLE=roles.app):
+            with connected_as(roles.owner, roles.password):
+                recreate_trigger_functions()
+                output = StringIO()
+                call_command("migrate", verbosity=1, stdout=output)
+            with connected_as(roles.app, roles.password):
+                assert audit_warnings() == []
+                with connection.cursor() as cursor:
+                    cursor.execute("INSERT INTO app_role_later VALUES (1, 'new')")
+                    cursor.execute("UPDATE app_role_later SET note = 'changed'")
+                    cursor.execute("SELECT note FROM app_role_later")
+                    assert cursor.fetchall() == [("changed",)]
+                    cursor.execute("DELETE FROM app_role_later")
+                activity = services.activity_create(
+                    actor=None,
+                    relationship=relationship,
+                    area=area(),
+                    title="After the release",
+                    kind="course",
+                    start_date=datetime.date(2019, 4, 1),
+                )
+                assert Activity.pgh_event_model.objects.filter(pgh_obj_id=activity.pk).count() == 1  # type: ignore[attr-defined]
+                for statement in (
+                    "TRUNCATE cooperation_activityevent",
+                    "DELETE FROM cooperation_activityevent",
+                    "UPDATE cooperation_activityevent SET title = title",
+                    "DELETE FROM django_migrations",
+                ):
+                    assert refusal(statement) == "INSUFFICIENT_PRIVILEGE", statement
+            assert f"Granted {roles.app} the application's rights (DATABASE_APP_ROLE)." in output.getvalue()
+
+
+def test_migrate_stops_on_a_setting_that_names_no_usable_role(roles: Roles) -> None:
+    """The migrations are in but the grants are not: say so, naming the setting."""
+    with override_settings(DATABASE_APP_ROLE="hroles_nobody"), pytest.raises(CommandError) as missing:
+        after_migrate(using="default")
+    assert str(missing.value) == "DATABASE_APP_ROLE: No database role named 'hroles_nobody'."
+    with (
+        connected_as(roles.owner, roles.password),
+        override_settings(DATABASE_APP_ROLE=roles.owner),
+        pytest.raises(CommandError, match=r"^DATABASE_APP_ROLE: .* is the role this command connects as"),
+    ):
+        after_migrate(using="default")

@@ -6,10 +6,10 @@ import datetime
 
 import pghistory
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test import Client, override_settings
 from django.urls import reverse
-from pghistory.models import Events
+from pghistory.models import Context, Events
 
 from cooperation import services, weight_sets
 from cooperation.audit import audit_context
@@ -286,6 +286,8 @@ def test_each_write_of_one_request_keeps_its_own_action(world: World) -> None:
     for context in contexts:
         assert (context["user"], context["ip"], context["url"]) == (world.admin.pk, "203.0.113.77", admin_url)
     assert contexts[0]["parent"] == contexts[1]["parent"]  # one request
+    request = Context.objects.get(pk=contexts[0]["parent"])  # no write of its own, written with them
+    assert request.metadata == {"user": world.admin.pk, "ip": "203.0.113.77", "url": admin_url}
 
     detail = client.get(reverse("workspace:accreditation_detail", kwargs={"pk": accreditation.pk})).content.decode()
     assert history_actions(detail)[:2] == ["accreditation.grant_agrement", "accreditation.update"]
@@ -360,3 +362,31 @@ def test_a_nested_audit_context_has_its_own_action_and_gives_the_enclosing_one_b
     assert outer_again.pk == outer.pk != inner.pk
     assert inner.metadata["parent"] == str(outer.pk)
     assert "parent" not in outer.metadata
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_outer_context_nothing_wrote_is_written_with_its_first_inner_one() -> None:
+    """As a request whose writes all go through services: the outer context's row is
+    written with the first inner row that names it as `parent`, in that row's transaction
+    (an action rolled back leaves neither), once, and exactly as the outer context was."""
+    with pghistory.context(user=None, url="/somewhere/"):
+        with pytest.raises(RuntimeError), transaction.atomic(), audit_context(None, "rolled back"):
+            RelationshipFactory()
+            raise RuntimeError
+        assert not Context.objects.exists()
+        with audit_context(None, "first"):
+            first = RelationshipFactory()
+        with audit_context(None, "second"):
+            second = RelationshipFactory()
+    events = Relationship.pgh_event_model.objects.select_related("pgh_context")  # type: ignore[attr-defined]
+    inner = [events.get(pgh_obj_id=record.pk).pgh_context for record in (first, second)]
+    assert [context.metadata["action"] for context in inner] == ["first", "second"]
+    [outer] = Context.objects.exclude(pk__in=[context.pk for context in inner])
+    assert outer.metadata == {"user": None, "url": "/somewhere/"}
+    for context in inner:
+        assert context.metadata == {
+            "user": None,
+            "url": "/somewhere/",
+            "action": context.metadata["action"],
+            "parent": str(outer.pk),
+        }
