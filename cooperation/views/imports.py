@@ -11,6 +11,7 @@ from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
 from django.views import View
 
+from cooperation.back import back_to_list, passing_on
 from cooperation.bulk import IMPORT_COLUMNS, REQUIRED_COLUMNS, BulkImportResult, activity_bulk_import
 from cooperation.choices import ActivityKind, ActivityLevel, ActivityStatus, Classification
 from cooperation.exporters import csv_stream, template_rows, xlsx_file
@@ -141,12 +142,12 @@ class ImportCommitView(WorkspaceAccess, View):
         staged = load_staged(user_id=_user_id(request), token=request.POST.get("token", ""))
         if staged is None:
             messages.error(request, "That upload is no longer waiting to be imported: upload the file again.")
-            return redirect("workspace:activity_import")
+            return redirect(passing_on(request, "workspace:activity_import"))
         try:
             parsed = read_import_file(staged.data)
         except ImportFileError as error:  # the staged file was checked already; defensive
             messages.error(request, str(error))
-            return redirect("workspace:activity_import")
+            return redirect(passing_on(request, "workspace:activity_import"))
         result = activity_bulk_import(
             actor=request.user,  # type: ignore[arg-type]
             rows=parsed.rows,
@@ -166,7 +167,7 @@ class ImportCommitView(WorkspaceAccess, View):
             request,
             f"Import done: {result.created} created, {result.updated} updated, {result.unchanged} unchanged.",
         )
-        return redirect("workspace:activity_list")
+        return redirect(back_to_list(request, "workspace:activity_list"))
 
 
 def _user_id(request: HttpRequest) -> int:

@@ -16,6 +16,7 @@ from cooperation.bulk import IMPORT_COLUMNS
 from cooperation.models import Activity
 from tests.conftest import World
 from tests.factories import ActivityFactory
+from tests.web.test_activities import BACK, LEFT, LEFT_HTML
 
 pytestmark = pytest.mark.django_db
 
@@ -191,3 +192,72 @@ def test_xlsx_upload_works_like_csv(world: World) -> None:
     upload = SimpleUploadedFile("activities.xlsx", buffer.getvalue())
     report = signed_in(world.officer_a).post(IMPORT, {"file": upload}).content.decode()
     assert "XLSX file, 1 row" in report and "<strong>1</strong> to create" in report
+
+
+# Ways back to the list as the user left it (`back`) ---------------------------------------
+
+LIST = reverse("workspace:activity_list")
+
+
+def breadcrumb(content: str) -> str:
+    return content.split('<nav aria-label="breadcrumb">')[1].split("</nav>")[0]
+
+
+def test_an_import_started_from_the_list_leads_back_to_it_as_left(world: World) -> None:
+    """Import button → upload → dry run → commit: each step passes the list on, and the
+    commit lands on the list as the user left it."""
+    client = signed_in(world.officer_a)
+    button = f'href="{IMPORT}?{BACK}">Import</a>'
+    assert button in client.get(f"{LIST}?{LEFT}").content.decode().split('id="list-actions"')[1]
+    # The filters change by htmx: the button follows them, out of band.
+    partial = client.get(f"{LIST}?{LEFT}", headers={"HX-Request": "true"}).content.decode()
+    assert button in partial.split('id="list-actions"')[1]
+    assert f'href="{IMPORT}">Import</a>' in client.get(LIST).content.decode()
+
+    page = client.get(f"{IMPORT}?{BACK}").content.decode()
+    assert f'<a href="{LIST}?{LEFT_HTML}">Activities</a>' in breadcrumb(page)
+    assert f'<input type="hidden" name="back" value="{LEFT_HTML}">' in page.split('id="import-form"')[1]
+
+    report = client.post(IMPORT, {"file": csv_file(line("w-1")), "back": LEFT}).content.decode()
+    assert f'<a href="{LIST}?{LEFT_HTML}">Activities</a>' in breadcrumb(report)
+    commit_form = report.split(f'action="{COMMIT}"')[1].split("</form>")[0]
+    assert f'<input type="hidden" name="back" value="{LEFT_HTML}">' in commit_form
+    assert f'<a class="btn btn-link" href="{LIST}?{LEFT_HTML}">Back without importing</a>' in commit_form
+
+    token = token_of(report)
+    done = client.post(COMMIT, {"token": token, "back": LEFT})
+    assert done.status_code == 302 and done["Location"] == f"{LIST}?{LEFT}"
+    assert Activity.objects.filter(external_ref="w-1").exists()
+    # A spent token sends back to the upload, still passing the list on.
+    spent = client.post(COMMIT, {"token": token, "back": LEFT})
+    assert spent["Location"] == f"{IMPORT}?{BACK}"
+
+
+def test_a_commit_refused_for_a_row_someone_changed_leads_back_to_the_list_as_left(world: World) -> None:
+    """The 409 after the dry run (someone saved one of the rows since) keeps the way back."""
+    ActivityFactory(relationship=world.rel_a, external_ref="w-1", title="Before")
+    client = signed_in(world.officer_a)
+    report = client.post(IMPORT, {"file": csv_file(line("w-1")), "back": LEFT}).content.decode()
+    activity = Activity.objects.get(external_ref="w-1")
+    services.activity_update(actor=world.admin, activity=activity, data={"location": "Brest"}, expected_version=1)
+
+    refused = client.post(COMMIT, {"token": token_of(report), "back": LEFT})
+    content = refused.content.decode()
+    assert refused.status_code == 409 and "was changed by someone else" in content
+    assert f'<a href="{LIST}?{LEFT_HTML}">Activities</a>' in breadcrumb(content)
+    assert f'<input type="hidden" name="back" value="{LEFT_HTML}">' in content.split('id="import-form"')[1]
+
+
+@pytest.mark.parametrize(
+    ("back", "list_url"),
+    [
+        ("//evil.example/x", "/activities/?%2F%2Fevil.example%2Fx="),
+        ("status=planned&back=https%3A%2F%2Fevil.example%2F", "/activities/?status=planned"),
+        ("q=" + "x" * 3000, "/activities/"),
+    ],
+)
+def test_a_crafted_back_at_commit_only_ever_leads_to_the_list(world: World, back: str, list_url: str) -> None:
+    client = signed_in(world.officer_a)
+    report = client.post(IMPORT, {"file": csv_file(line("w-1"))}).content.decode()
+    response = client.post(COMMIT, {"token": token_of(report), "back": back})
+    assert response.status_code == 302 and response["Location"] == list_url
