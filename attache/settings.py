@@ -244,6 +244,13 @@ IMPORT_MAX_ROWS = env.int("IMPORT_MAX_ROWS", default=100_000)
 for _name in ("IMPORT_MAX_BYTES", "IMPORT_MAX_ROWS"):
     if vars()[_name] < 1:
         raise ImproperlyConfigured(f"{_name} must be 1 or more.")
+# A multipart body too large to carry an import file is refused unread (attache/uploads.py);
+# Django's own handlers keep a small file in memory and spool a larger one to a temporary file.
+FILE_UPLOAD_HANDLERS = [
+    "attache.uploads.RefuseOversizedUpload",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
 
 # Cache and e-mail ----------------------------------------------------------
 CACHES = {"default": env.cache("CACHE_URL", default="locmemcache://")}

@@ -10,9 +10,13 @@ import logging
 import sys
 
 import psycopg2
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template import loader
+
+from attache.uploads import UploadTooLarge, megabytes
 
 logger = logging.getLogger("attache.errors")
 
@@ -47,7 +51,21 @@ def _respond(request: HttpRequest, status: int, title: str, detail: str) -> Http
 
 
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
+    if isinstance(exception, RequestDataTooBig):
+        return _respond(request, 413, "Too large", _too_large(exception))
     return _respond(request, 400, "Bad request", "The request could not be understood.")
+
+
+def _too_large(exception: RequestDataTooBig) -> str:
+    """What was over which limit: an upload (refused unread), or the fields of a form or the
+    JSON of an API request (DATA_UPLOAD_MAX_MEMORY_SIZE)."""
+    if isinstance(exception, UploadTooLarge):
+        size, limit = megabytes(exception.size, rounded_up=True), megabytes(settings.IMPORT_MAX_BYTES)
+        return f"The upload is {size} MB; at most {limit} MB can be sent at once. Nothing was saved."
+    return (
+        f"The request carries more than {megabytes(settings.DATA_UPLOAD_MAX_MEMORY_SIZE)} MB besides files, "
+        "more than Attaché accepts at once. Nothing was saved."
+    )
 
 
 def permission_denied(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:

@@ -10,6 +10,7 @@ from django import forms
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.datastructures import MultiValueDict
 from django_countries import countries
 
 from cooperation import services
@@ -275,3 +276,13 @@ class ImportUploadForm(forms.Form):
         label="CSV or XLSX file",
         help_text="Columns as in the template; the first row holds the column names.",
     )
+
+    @classmethod
+    def refusing(cls, message: str) -> ImportUploadForm:
+        """The form after an upload refused unread (its body over the size limit): no file,
+        and why, in place of "This field is required"."""
+        form = cls(data={}, files=MultiValueDict())
+        form.full_clean()
+        del form.errors["file"]
+        form.add_error("file", message)
+        return form

@@ -21,6 +21,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
+from attache.uploads import megabytes
 from cooperation.bulk import IMPORT_COLUMNS, REQUIRED_COLUMNS, ImportRow
 
 # A ZIP member may expand at most this much, and all of them together to at most this
@@ -165,15 +166,20 @@ def read_xlsx(data: bytes) -> ImportFile:
     return ImportFile("xlsx", names, ignored, rows)
 
 
+def too_large(size: int) -> str:
+    """The refusal of a file of `size` bytes over IMPORT_MAX_BYTES, naming the limit."""
+    return (
+        f"The file is {megabytes(size, rounded_up=True)} MB; at most {megabytes(settings.IMPORT_MAX_BYTES)} MB "
+        "can be imported at once."
+    )
+
+
 def read_import_file(data: bytes) -> ImportFile:
     """Rows of a CSV or XLSX file, whatever its name says it is."""
     if not data.strip():
         raise ImportFileError("The file is empty.")
     if len(data) > settings.IMPORT_MAX_BYTES:
-        raise ImportFileError(
-            f"The file is {len(data) / 1_048_576:.1f} MB; at most {settings.IMPORT_MAX_BYTES / 1_048_576:.0f} MB "
-            "can be imported at once."
-        )
+        raise ImportFileError(too_large(len(data)))
     if data.startswith(_ZIP):
         return read_xlsx(data)
     if data.startswith(_OLE):

@@ -6,7 +6,6 @@ from __future__ import annotations
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse
 from django.utils import timezone
 from django.views import View
 from django_tables2 import RequestConfig
@@ -102,14 +101,14 @@ class AccreditationCreateView(WorkspaceAccess, View):
             try:
                 accreditation = form.save()
             except services.DuplicateSubmission as duplicate:
-                url = reverse("workspace:accreditation_detail", args=[duplicate.instance.pk])
+                url = passing_on(request, "workspace:accreditation_detail", duplicate.instance.pk)
                 form, context = already_created(
                     request, AccreditationRequestForm, duplicate.instance, duplicate.fields, url
                 )
                 return render(request, "workspace/accreditation_form.html", {"form": form, **context}, status=409)
             if accreditation is not None:
                 messages.success(request, "Accreditation requested.")
-                return redirect("workspace:accreditation_detail", pk=accreditation.pk)
+                return redirect(passing_on(request, "workspace:accreditation_detail", accreditation.pk))
         return render(request, "workspace/accreditation_form.html", {"form": form}, status=400)
 
 

@@ -231,7 +231,7 @@ def _render_form(request: HttpRequest, form: ActivityForm, *, status: int = 200,
 
 
 def _already_created_page(request: HttpRequest, activity: Activity, fields: list[str]) -> HttpResponse:
-    url = reverse("workspace:activity_detail", args=[activity.pk])
+    url = passing_on(request, "workspace:activity_detail", activity.pk)
     form, context = already_created(request, ActivityForm, activity, fields, url)
     return _render_form(request, form, status=409, **context)
 

@@ -9,8 +9,12 @@ from django.contrib import messages
 from django.http import FileResponse, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import redirect, render
+from django.utils.decorators import method_decorator
 from django.views import View
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
 
+from attache.uploads import LeaveUnread, declared_size, largest_upload_body, megabytes
+from cooperation.back import back_to_list, passing_on
 from cooperation.bulk import IMPORT_COLUMNS, REQUIRED_COLUMNS, BulkImportResult, activity_bulk_import
 from cooperation.choices import ActivityKind, ActivityLevel, ActivityStatus, Classification
 from cooperation.exporters import csv_stream, template_rows, xlsx_file
@@ -22,6 +26,7 @@ from cooperation.importers import (
     load_staged,
     read_import_file,
     stage_upload,
+    too_large,
 )
 from cooperation.models import CooperationArea
 from cooperation.views.access import WorkspaceAccess
@@ -81,7 +86,7 @@ def _render(request: HttpRequest, form: ImportUploadForm, *, status: int = 200, 
             "form": form,
             "columns": column_help(),
             "max_rows": settings.IMPORT_MAX_ROWS,
-            "max_mb": settings.IMPORT_MAX_BYTES // 1_048_576,
+            "max_mb": megabytes(settings.IMPORT_MAX_BYTES),
             "submission_refused": report is not None and not report["result"].ok,  # rows the form cannot name
             **context,
         },
@@ -89,8 +94,15 @@ def _render(request: HttpRequest, form: ImportUploadForm, *, status: int = 200, 
     )
 
 
+@method_decorator(csrf_exempt, name="dispatch")
 class ImportView(WorkspaceAccess, View):
-    """Upload → every row checked (a dry run) → a report; a clean file is kept for the commit."""
+    """Upload → every row checked (a dry run) → a report; a clean file is kept for the commit.
+
+    A body too large to carry an acceptable file is refused by its declared size before it
+    is read (attache/uploads.py), on this page rather than the generic 413. The CSRF
+    middleware would read the body to find the token, so this view checks the token itself
+    (`csrf_protect`), right after the size: the refusal reads, writes and reveals nothing.
+    """
 
     writes = True
 
@@ -98,17 +110,21 @@ class ImportView(WorkspaceAccess, View):
         return _render(request, ImportUploadForm())
 
     def post(self, request: HttpRequest) -> HttpResponse:
+        size = declared_size(request)
+        if size > largest_upload_body():
+            request.upload_handlers = [LeaveUnread()]  # the page reads `back` from request.POST
+            return _render(request, ImportUploadForm.refusing(too_large(size)), status=413)
+        return self.check_file(request)
+
+    @method_decorator(csrf_protect)
+    def check_file(self, request: HttpRequest) -> HttpResponse:
         form = ImportUploadForm(request.POST, request.FILES)
         if not form.is_valid():
             return _render(request, form, status=400)
         upload = form.cleaned_data["file"]
         if upload.size > settings.IMPORT_MAX_BYTES:
-            form.add_error(
-                "file",
-                f"The file is {upload.size / 1_048_576:.1f} MB; at most {settings.IMPORT_MAX_BYTES // 1_048_576} MB "
-                "can be imported at once.",
-            )
-            return _render(request, form, status=400)
+            form.add_error("file", too_large(upload.size))
+            return _render(request, form, status=413)
         data = upload.read()
         try:
             parsed = read_import_file(data)
@@ -141,12 +157,12 @@ class ImportCommitView(WorkspaceAccess, View):
         staged = load_staged(user_id=_user_id(request), token=request.POST.get("token", ""))
         if staged is None:
             messages.error(request, "That upload is no longer waiting to be imported: upload the file again.")
-            return redirect("workspace:activity_import")
+            return redirect(passing_on(request, "workspace:activity_import"))
         try:
             parsed = read_import_file(staged.data)
         except ImportFileError as error:  # the staged file was checked already; defensive
             messages.error(request, str(error))
-            return redirect("workspace:activity_import")
+            return redirect(passing_on(request, "workspace:activity_import"))
         result = activity_bulk_import(
             actor=request.user,  # type: ignore[arg-type]
             rows=parsed.rows,
@@ -166,7 +182,7 @@ class ImportCommitView(WorkspaceAccess, View):
             request,
             f"Import done: {result.created} created, {result.updated} updated, {result.unchanged} unchanged.",
         )
-        return redirect("workspace:activity_list")
+        return redirect(back_to_list(request, "workspace:activity_list"))
 
 
 def _user_id(request: HttpRequest) -> int:

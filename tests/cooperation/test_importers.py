@@ -84,9 +84,13 @@ def test_too_many_rows_are_refused() -> None:
     assert error_of(data) == "The file has more than 3 rows; split it into smaller files."
 
 
-@override_settings(IMPORT_MAX_BYTES=100)
-def test_too_large_files_are_refused() -> None:
-    assert error_of(f"{HEADER}\n{LINE}\n".encode()).startswith("The file is 0.0 MB; at most 0 MB")
+@override_settings(IMPORT_MAX_BYTES=1_048_576)
+def test_too_large_files_are_refused_naming_the_limit_in_mb() -> None:
+    """A byte over the limit never reads as the limit itself ("1.0 MB; at most 1 MB")."""
+    data = f"{HEADER}\n{LINE}\n".encode()
+    assert error_of(data + b"x" * (1_048_576 - len(data) + 1)) == (
+        "The file is 1.1 MB; at most 1 MB can be imported at once."
+    )
 
 
 def test_xlsx_rows_keep_their_cell_types() -> None:

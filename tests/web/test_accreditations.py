@@ -344,3 +344,63 @@ def test_saving_notes_or_a_step_leads_to_the_accreditation_with_the_list_as_left
     # A crafted one is re-encoded into the list's own URL.
     detail = client.get(f"/accreditations/{whitaker.pk}/", {"back": "//evil.example/x&back=q%3Dx"}).content.decode()
     assert '<a href="/accreditations/?%2F%2Fevil.example%2Fx=">Accreditations</a>' in breadcrumb(detail)
+
+
+def test_an_accreditation_requested_from_the_list_leads_back_to_it_as_left(world: World, kyiv: Any) -> None:
+    client = signed_in(world.officer_a)
+    list_url = reverse("workspace:accreditation_list")
+    request_url = reverse("workspace:accreditation_create")
+    content = client.get(f"{list_url}?{LEFT}").content.decode()
+    assert f'href="{request_url}?{BACK}">Request an accreditation</a>' in content
+    assert f'href="{request_url}">Request an accreditation</a>' in client.get(list_url).content.decode()
+
+    to_list = f'<a href="/accreditations/?{LEFT_HTML}">Accreditations</a>'
+    form = client.get(f"{request_url}?{BACK}").content.decode()
+    assert to_list in breadcrumb(form)
+    assert f'<input type="hidden" name="back" value="{LEFT_HTML}">' in form.split('id="accreditation-form"')[1]
+    assert f'<a class="btn btn-link" href="/accreditations/?{LEFT_HTML}">Back without saving</a>' in form
+
+    attache = AttacheFactory(name="New Attaché", sending_country="US")
+    data = {"attache": attache.pk, "post": kyiv.pk, "host_country": "BY", "requested_on": "2020-01-10",
+            "releasability": 10, "notes": "", "back": LEFT}  # fmt: skip
+    refused = client.post(request_url, data | {"host_country": ""}).content.decode()
+    assert to_list in breadcrumb(refused) and f'name="back" value="{LEFT_HTML}"' in refused
+    created = client.post(request_url, data)
+    accreditation = Accreditation.objects.get(attache=attache)
+    assert created["Location"] == f"/accreditations/{accreditation.pk}/?{BACK}"
+    assert to_list in breadcrumb(client.get(created["Location"]).content.decode())
+
+
+def test_a_request_sent_again_names_the_accreditation_it_created_with_the_list_as_left(world: World, kyiv: Any) -> None:
+    """The 409 of the one-time key links to the record the first save created, passing the list on."""
+    client = signed_in(world.officer_a)
+    request_url = reverse("workspace:accreditation_create")
+    key = client.get(request_url).content.decode().split('name="idempotency_key" value="')[1].split('"')[0]
+    attache = AttacheFactory(name="New Attaché", sending_country="US")
+    data = {"attache": attache.pk, "post": kyiv.pk, "host_country": "BY", "requested_on": "2020-01-10",
+            "releasability": 10, "notes": "", "back": LEFT, "idempotency_key": key}  # fmt: skip
+    client.post(request_url, data)
+    accreditation = Accreditation.objects.get(attache=attache)
+    again = client.post(request_url, data | {"notes": "Covers Minsk"})
+    content = again.content.decode()
+    assert again.status_code == 409
+    assert f'class="alert-link" href="/accreditations/{accreditation.pk}/?{BACK}"' in content
+    assert f'<a href="/accreditations/?{LEFT_HTML}">Accreditations</a>' in breadcrumb(content)
+
+
+def test_a_step_or_edit_refused_as_stale_keeps_every_way_back(world: World, whitaker: Accreditation) -> None:
+    """Someone else saved first (409): the page keeps the list as left in its links and form."""
+    services.accreditation_update(
+        actor=world.admin, accreditation=whitaker, data={"notes": "Hello"}, expected_version=1
+    )
+    client = signed_in(world.officer_a)
+    for url, data in (
+        (f"/accreditations/{whitaker.pk}/end/", {"on": "2019-07-31", "version": 1, "back": LEFT}),
+        (f"/accreditations/{whitaker.pk}/edit/", {"releasability": 10, "notes": "Mine", "version": 1, "back": LEFT}),
+    ):
+        response = client.post(url, data)
+        content = response.content.decode()
+        assert response.status_code == 409 and 'id="stale-warning"' in content, url
+        assert f'<a href="/accreditations/?{LEFT_HTML}">Accreditations</a>' in breadcrumb(content), url
+        assert f'<input type="hidden" name="back" value="{LEFT_HTML}">' in content, url
+        assert f'class="btn btn-link" href="/accreditations/{whitaker.pk}/?{BACK}"' in content, url

@@ -596,3 +596,34 @@ def test_a_crafted_back_only_ever_leads_to_the_list(world: World, seminar: Activ
         reverse("workspace:activity_delete", args=[seminar.pk]), {"version": seminar.version, "back": back}
     )
     assert response.status_code == 302 and response["Location"] == list_url
+
+
+def test_a_form_sent_again_names_the_activity_it_created_with_the_list_as_left(world: World) -> None:
+    """The 409 of the one-time key links to the record the first save created, passing the list on."""
+    client = signed_in(world.officer_a)
+    key = client.get(f"{CREATE}?{BACK}").content.decode().split('name="idempotency_key" value="')[1].split('"')[0]
+    data = form_data(world, idempotency_key=key, back=LEFT)
+    client.post(CREATE, data)
+    created = Activity.objects.get(title="English course for cadets")
+    again = client.post(CREATE, data | {"title": "English course for officers"})
+    content = again.content.decode()
+    assert again.status_code == 409
+    assert f'<a class="alert-link" href="/activities/{created.pk}/?{BACK}">English course for cadets</a>' in content
+    assert f'<a href="/activities/?{LEFT_HTML}">Activities</a>' in breadcrumb(content)
+
+
+def test_a_save_refused_as_stale_keeps_every_way_back(world: World, seminar: Activity) -> None:
+    """Someone else saved first (409): the page keeps the list as left in its links and form."""
+    services.activity_update(actor=world.admin, activity=seminar, data={"title": "Theirs"}, expected_version=1)
+    client = signed_in(world.officer_a)
+    for url, data in (
+        (f"/activities/{seminar.pk}/edit/", edit_data(seminar, title="Mine", back=LEFT) | {"version": 1}),
+        (f"/activities/{seminar.pk}/delete/", {"version": 1, "back": LEFT}),
+    ):
+        response = client.post(url, data)
+        content = response.content.decode()
+        assert response.status_code == 409 and 'id="stale-warning"' in content, url
+        assert f'<a href="/activities/?{LEFT_HTML}">Activities</a>' in breadcrumb(content), url
+        assert f'href="/activities/{seminar.pk}/?{BACK}"' in breadcrumb(content), url
+        assert f'<input type="hidden" name="back" value="{LEFT_HTML}">' in content, url
+        assert f'class="btn btn-link" href="/activities/{seminar.pk}/?{BACK}"' in content, url

@@ -198,10 +198,10 @@ def test_after_an_edit_the_breadcrumb_leads_back_to_the_list_as_filtered(
     listed = page.locator("#activity-table tbody tr td:nth-child(2)")
     expect(listed).to_have_text(["Alpha", "Bravo", "Delta"])
     left = page.url
-    # "New activity" follows the filter (an htmx swap) and the sort (a boosted link) too.
-    new = page.locator("#list-actions a:has-text('New activity')")
-    carries_the_list = re.compile(r"^/activities/new/\?back=(?=.*status%3Dconducted)(?=.*sort%3Dtitle)")
-    expect(new).to_have_attribute("href", carries_the_list)
+    # "New activity" and "Import" follow the filter (an htmx swap) and the sort (a boosted link) too.
+    for button, url in (("New activity", "/activities/new/"), ("Import", "/activities/import/")):
+        carries_the_list = re.compile(rf"^{url}\?back=(?=.*status%3Dconducted)(?=.*sort%3Dtitle)")
+        expect(page.locator(f"#list-actions a:has-text('{button}')")).to_have_attribute("href", carries_the_list)
 
     page.click("#activity-table a:has-text('Bravo')")
     page.wait_for_url(re.compile(r"/activities/\d+/\?back="))

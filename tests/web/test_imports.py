@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 from typing import Any
 
 import openpyxl
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.test import Client, override_settings
+from django.core.handlers.wsgi import LimitedStream
+from django.test import Client
 from django.urls import reverse
 
+from attache.uploads import MULTIPART_ALLOWANCE
 from cooperation import services
 from cooperation.bulk import IMPORT_COLUMNS
 from cooperation.models import Activity
 from tests.conftest import World
 from tests.factories import ActivityFactory
+from tests.web.test_activities import BACK, LEFT, LEFT_HTML
 
 pytestmark = pytest.mark.django_db
 
@@ -174,12 +178,6 @@ def test_bad_files_get_a_message_beside_the_field(world: World, upload: SimpleUp
     assert 'id="id_file_errors">' in content and message.lower() in content.lower()
 
 
-@override_settings(IMPORT_MAX_BYTES=50)
-def test_an_oversized_upload_is_refused_unread(world: World) -> None:
-    response = signed_in(world.officer_a).post(IMPORT, {"file": csv_file(line("w-1"))})
-    assert response.status_code == 400 and "can be imported at once" in response.content.decode()
-
-
 def test_xlsx_upload_works_like_csv(world: World) -> None:
     workbook = openpyxl.Workbook()
     sheet = workbook.active
@@ -191,3 +189,144 @@ def test_xlsx_upload_works_like_csv(world: World) -> None:
     upload = SimpleUploadedFile("activities.xlsx", buffer.getvalue())
     report = signed_in(world.officer_a).post(IMPORT, {"file": upload}).content.decode()
     assert "XLSX file, 1 row" in report and "<strong>1</strong> to create" in report
+
+
+# Ways back to the list as the user left it (`back`) ---------------------------------------
+
+LIST = reverse("workspace:activity_list")
+
+
+def breadcrumb(content: str) -> str:
+    return content.split('<nav aria-label="breadcrumb">')[1].split("</nav>")[0]
+
+
+def test_an_import_started_from_the_list_leads_back_to_it_as_left(world: World) -> None:
+    """Import button → upload → dry run → commit: each step passes the list on, and the
+    commit lands on the list as the user left it."""
+    client = signed_in(world.officer_a)
+    button = f'href="{IMPORT}?{BACK}">Import</a>'
+    assert button in client.get(f"{LIST}?{LEFT}").content.decode().split('id="list-actions"')[1]
+    # The filters change by htmx: the button follows them, out of band.
+    partial = client.get(f"{LIST}?{LEFT}", headers={"HX-Request": "true"}).content.decode()
+    assert button in partial.split('id="list-actions"')[1]
+    assert f'href="{IMPORT}">Import</a>' in client.get(LIST).content.decode()
+
+    page = client.get(f"{IMPORT}?{BACK}").content.decode()
+    assert f'<a href="{LIST}?{LEFT_HTML}">Activities</a>' in breadcrumb(page)
+    assert f'action="{IMPORT}?{BACK}" novalidate id="import-form"' in page
+
+    report = client.post(IMPORT, {"file": csv_file(line("w-1")), "back": LEFT}).content.decode()
+    assert f'<a href="{LIST}?{LEFT_HTML}">Activities</a>' in breadcrumb(report)
+    commit_form = report.split(f'action="{COMMIT}"')[1].split("</form>")[0]
+    assert f'<input type="hidden" name="back" value="{LEFT_HTML}">' in commit_form
+    assert f'<a class="btn btn-link" href="{LIST}?{LEFT_HTML}">Back without importing</a>' in commit_form
+
+    token = token_of(report)
+    done = client.post(COMMIT, {"token": token, "back": LEFT})
+    assert done.status_code == 302 and done["Location"] == f"{LIST}?{LEFT}"
+    assert Activity.objects.filter(external_ref="w-1").exists()
+    # A spent token sends back to the upload, still passing the list on.
+    spent = client.post(COMMIT, {"token": token, "back": LEFT})
+    assert spent["Location"] == f"{IMPORT}?{BACK}"
+
+
+def test_a_commit_refused_for_a_row_someone_changed_leads_back_to_the_list_as_left(world: World) -> None:
+    """The 409 after the dry run (someone saved one of the rows since) keeps the way back."""
+    ActivityFactory(relationship=world.rel_a, external_ref="w-1", title="Before")
+    client = signed_in(world.officer_a)
+    report = client.post(IMPORT, {"file": csv_file(line("w-1")), "back": LEFT}).content.decode()
+    activity = Activity.objects.get(external_ref="w-1")
+    services.activity_update(actor=world.admin, activity=activity, data={"location": "Brest"}, expected_version=1)
+
+    refused = client.post(COMMIT, {"token": token_of(report), "back": LEFT})
+    content = refused.content.decode()
+    assert refused.status_code == 409 and "was changed by someone else" in content
+    assert f'<a href="{LIST}?{LEFT_HTML}">Activities</a>' in breadcrumb(content)
+    assert f'action="{IMPORT}?{BACK}" novalidate id="import-form"' in content
+
+
+@pytest.mark.parametrize(
+    ("back", "list_url"),
+    [
+        ("//evil.example/x", "/activities/?%2F%2Fevil.example%2Fx="),
+        ("status=planned&back=https%3A%2F%2Fevil.example%2F", "/activities/?status=planned"),
+        ("q=" + "x" * 3000, "/activities/"),
+    ],
+)
+def test_a_crafted_back_at_commit_only_ever_leads_to_the_list(world: World, back: str, list_url: str) -> None:
+    client = signed_in(world.officer_a)
+    report = client.post(IMPORT, {"file": csv_file(line("w-1"))}).content.decode()
+    response = client.post(COMMIT, {"token": token_of(report), "back": back})
+    assert response.status_code == 302 and response["Location"] == list_url
+
+
+# Upload size: the app refuses an oversized file itself, whatever the proxy lets through ----
+
+MB = 1_048_576
+
+
+@pytest.fixture
+def limit(settings: Any) -> int:
+    settings.IMPORT_MAX_BYTES = MB
+    return MB
+
+
+def csv_of_size(size: int) -> SimpleUploadedFile:
+    """A valid one-row import file of exactly `size` bytes (its description pads it)."""
+    content = csv_file(line("w-1")).read()
+    padded = csv_file(line("w-1", description="x" * (size - len(content)))).read()
+    assert len(padded) == size
+    return SimpleUploadedFile("activities.csv", padded, content_type="text/csv")
+
+
+def nothing_written(media_root: Path) -> bool:
+    return not Activity.objects.filter(external_ref="w-1").exists() and not any(media_root.rglob("*"))
+
+
+def test_a_file_of_the_limit_is_checked(world: World, limit: int, settings: Any) -> None:
+    response = signed_in(world.officer_a).post(IMPORT, {"file": csv_of_size(limit)})
+    assert response.status_code == 200 and "<strong>1</strong> to create" in response.content.decode()
+
+
+def test_a_file_one_byte_over_the_limit_is_refused_beside_the_field(world: World, limit: int, settings: Any) -> None:
+    response = signed_in(world.officer_a).post(IMPORT, {"file": csv_of_size(limit + 1)})
+    content = response.content.decode()
+    assert response.status_code == 413
+    assert 'id="id_file_errors">The file is 1.1 MB; at most 1 MB can be imported at once.</div>' in content
+    assert "<title>Error: Import activities" in content and 'id="import-report"' not in content
+    assert nothing_written(Path(settings.MEDIA_ROOT))
+
+
+def test_a_body_too_large_for_any_file_is_refused_unread_on_the_form(
+    world: World, limit: int, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Refused by its Content-Length before a byte is read: the page, the error beside the
+    field, the way back to the list (in the form's URL), nothing written."""
+    read: list[int] = []
+    original = LimitedStream.read
+
+    def counted(stream: LimitedStream, *args: Any) -> bytes:
+        data = original(stream, *args)
+        read.append(len(data))
+        return data
+
+    monkeypatch.setattr(LimitedStream, "read", counted)
+    size = limit + MULTIPART_ALLOWANCE + 1
+    response = signed_in(world.officer_a).post(f"{IMPORT}?{BACK}", {"file": SimpleUploadedFile("a.csv", b"x" * size)})
+    content = response.content.decode()
+    assert response.status_code == 413 and sum(read) == 0
+    assert 'id="id_file_errors">The file is 1.1 MB; at most 1 MB can be imported at once.</div>' in content
+    assert f'<a href="{LIST}?{LEFT_HTML}">Activities</a>' in breadcrumb(content)
+    assert f'action="{IMPORT}?{BACK}" novalidate id="import-form"' in content
+    assert nothing_written(Path(settings.MEDIA_ROOT))
+
+
+def test_the_import_still_checks_the_csrf_token_itself(world: World) -> None:
+    """The view, not the middleware, checks the token (after the size): a post without it is refused."""
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(world.officer_a)
+    refused = client.post(IMPORT, {"file": csv_file(line("w-1"))})
+    assert refused.status_code == 403
+    token = client.get(IMPORT).content.decode().split('name="csrfmiddlewaretoken" value="')[1].split('"')[0]
+    checked = client.post(IMPORT, {"file": csv_file(line("w-1")), "csrfmiddlewaretoken": token})
+    assert checked.status_code == 200 and "<strong>1</strong> to create" in checked.content.decode()
