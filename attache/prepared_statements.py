@@ -1,28 +1,38 @@
 """Server-side prepared statements for hot SELECTs whose text repeats.
 
 A statement Django compiles is sent as text with its values interpolated (psycopg2
-interpolates on the client), so PostgreSQL parses, analyses and rewrites it on every
-request. For a large statement that is a good part of its cost: the API list's page
+interpolates on the client), so PostgreSQL parses, analyses, rewrites and plans it on
+every request. For a large statement that is a good part of its cost: the API list's page
 query, which writes each row's JSON with some forty expressions, cost PostgreSQL 2.38 ms
 of CPU sent as text and 2.00 ms as `EXECUTE` (medians of 12 interleaved rounds of 200 on
-the benchmark database).
+the benchmark database), and about half of that again with one plan kept for it.
 
-`execute(cursor, sql, params)` prepares `sql` once per database connection (under a name
-derived from its text) and then runs `EXECUTE name(values…)`. The values are still
-interpolated by psycopg2 as literals, which PostgreSQL coerces to the parameter types it
-inferred when preparing. Plans are left to PostgreSQL's `plan_cache_mode`: it plans each
-run for its values until a generic plan is estimated no worse (for the API list it keeps
-planning per run: without the values, `status = $2` and `releasability <= $3` are
-estimated to keep far fewer rows than 'conducted' and 30 do, and the same index walk looks
-6 × dearer; `make bench BENCH=page_statement` shows both plans).
+`execute(cursor, sql, params)` runs `sql` as text the first time a connection sees it;
+the second time it prepares it (under a name derived from its text) and from then on
+runs `EXECUTE name(values…)`. A statement used once costs no PREPARE, and statements
+used once do not push the repeated ones out of the connection's limited set. The values
+are still interpolated by psycopg2 as literals, which PostgreSQL coerces to the
+parameter types it inferred when preparing.
+
+Plans are left to PostgreSQL's `plan_cache_mode` (`auto`): a statement without parameters
+keeps one plan (made for the very values written in it, made again when the statistics
+of its tables change); one with parameters is planned per run for its values until a
+generic plan is estimated no worse. A plan made without the filters' values is the risk:
+`status = $2` or `relationship_id = $1` estimated as an average value could walk the whole
+date index for a relationship with ten activities. So `write_values` writes a
+statement's values into its text — quoted by psycopg2, exactly as it quotes them when it
+sends a statement — except those marked `Parameter` (the API list marks its cursor's):
+each set of filters is a statement of its own with its own plan, while the pages of one
+walk share one statement. `make bench BENCH=page_statement` measures the forms.
 
 A statement the server no longer has, or can no longer run with its cached plan (a
 migration changed a column it returns), is prepared again and run once more — outside a
 transaction; inside one the error stands, as any failed statement aborts it.
 
 `settings.DATABASE_PREPARED_STATEMENTS` is the number kept per connection (least recently
-used ones are deallocated); 0 turns preparing off, as a pooler that hands one client's
-transactions to several server connections (PgBouncer in transaction mode) requires.
+used ones are deallocated; each holds about 200 kB of the server's memory with its plan);
+0 turns preparing off, as a pooler that hands one client's transactions to several server
+connections (PgBouncer in transaction mode) requires.
 """
 
 from __future__ import annotations
@@ -46,6 +56,52 @@ _UNPREPARABLE: set[str] = set()
 # cached plan (a migration changed the type of a column it returns).
 _STALE = {"26000", "0A000"}
 _DUPLICATE = "42P05"  # a statement of that name exists on the server
+# A statement is prepared on the connection's `PREPARE_AFTER`-th run of it; the texts run
+# fewer times are remembered up to `SEEN_PER_PREPARED` × the limit of prepared ones.
+PREPARE_AFTER = 2
+SEEN_PER_PREPARED = 4
+
+
+class Parameter:
+    """A value that stays a parameter of its prepared statement (see `write_values`);
+    anywhere else it is the value it holds."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Parameter) and other.value == self.value
+
+    def __hash__(self) -> int:
+        return hash(self.value)
+
+    def __repr__(self) -> str:
+        return f"Parameter({self.value!r})"
+
+
+psycopg2.extensions.register_adapter(Parameter, lambda parameter: psycopg2.extensions.adapt(parameter.value))
+
+
+def write_values(cursor: Any, sql: str, params: Sequence[Any]) -> tuple[str, list[Any]]:
+    """`sql` with every value but the `Parameter`s written into its text (quoted by psycopg2,
+    exactly as it quotes them when it sends a statement), and the values that remain."""
+    raw = cursor.cursor
+    values = iter(params)
+    kept: list[Any] = []
+
+    def replace(match: re.Match[str]) -> str:
+        if match.group() == "%%":
+            return "%%"
+        value = next(values)
+        if isinstance(value, Parameter):
+            kept.append(value.value)
+            return "%s"
+        return raw.mogrify("%s", (value,)).decode().replace("%", "%%")
+
+    text = _PLACEHOLDER.sub(replace, sql)
+    return text, kept
 
 
 class _Prepared:
@@ -54,6 +110,17 @@ class _Prepared:
     def __init__(self, raw_connection: Any) -> None:
         self.raw_connection = raw_connection
         self.names: OrderedDict[str, str] = OrderedDict()
+        self.runs: OrderedDict[str, int] = OrderedDict()  # not yet prepared: text → runs so far
+
+    def due(self, sql: str, limit: int) -> bool:
+        """Count a run of `sql` (not prepared yet); whether to prepare it now."""
+        runs = self.runs.pop(sql, 0) + 1
+        if runs >= PREPARE_AFTER:
+            return True
+        self.runs[sql] = runs
+        while len(self.runs) > SEEN_PER_PREPARED * limit:
+            self.runs.popitem(last=False)
+        return False
 
 
 def numbered(sql: str) -> str:
@@ -95,6 +162,9 @@ def execute(cursor: Any, sql: str, params: Sequence[Any]) -> None:
     prepared = _registry(wrapper)
     name = prepared.names.get(sql)
     if name is None:
+        if not prepared.due(sql, limit):
+            cursor.execute(sql, params)
+            return
         name = _prepare(wrapper, cursor, prepared, sql, limit)
         if name is None:
             cursor.execute(sql, params)

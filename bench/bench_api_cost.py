@@ -107,9 +107,12 @@ def child() -> None:
     if floor["results"] != listed["results"] or len(listed["results"]) != 100:
         raise RuntimeError("the page statement alone does not give the list's rows")
 
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_backend_pid()")
-        backend = cursor.fetchone()[0]
+    def backend() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            pid: int = cursor.fetchone()[0]
+        return pid
+
     for name in endpoints:
         for _ in range(50):
             answer(name)
@@ -117,11 +120,14 @@ def child() -> None:
     postgres: dict[str, list[float]] = collections.defaultdict(list)
     for _ in range(ROUNDS):
         for name in endpoints:
-            started, started_server = time.process_time(), cpu_seconds([backend])
+            pid = backend()
+            started, started_server = time.process_time(), cpu_seconds([pid])
             for _ in range(REQUESTS):
                 answer(name)
             python[name].append((time.process_time() - started) / REQUESTS * 1000)
-            postgres[name].append((cpu_seconds([backend]) - started_server) / REQUESTS * 1000)
+            postgres[name].append((cpu_seconds([pid]) - started_server) / REQUESTS * 1000)
+            if backend() != pid:  # its CPU would be missing: SERVER_ENV's CONN_MAX_AGE is meant to prevent it
+                raise RuntimeError(f"{name}: the database connection was replaced during a round")
     print(f"CPU per request, in one process (medians of {ROUNDS} rounds of {REQUESTS}):")
     totals = {}
     for name in endpoints:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 from typing import Any
 
 import pghistory
@@ -11,17 +12,20 @@ from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
 
 from attache import prepared_statements
-from attache.prepared_statements import numbered
+from attache.prepared_statements import Parameter, numbered, write_values
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture(autouse=True)
-def _no_statements_yet(db: None) -> None:
-    """Statements outlive a test on pytest-django's connection: start each test without any."""
+def _no_statements_yet(db: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Statements outlive a test on pytest-django's connection: start each test without any.
+    Most tests here are about statements once prepared: they are prepared on their first run
+    (the tests of `PREPARE_AFTER` set it back)."""
     with connection.cursor() as cursor:
         cursor.execute("DEALLOCATE ALL")
     connection._attache_prepared = None  # type: ignore[attr-defined]
+    monkeypatch.setattr(prepared_statements, "PREPARE_AFTER", 1)
 
 
 def run(sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
@@ -169,3 +173,63 @@ def test_preparing_over_statements_the_server_lost_or_kept_is_no_error() -> None
     assert run(second, (2,)) == [(3,)]
     assert run(first, (3,)) == [(3,)]
     assert list(prepared_on_connection()) == [prepared_statements.statement_name(first)]
+
+
+def test_a_statement_is_prepared_on_its_second_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(prepared_statements, "PREPARE_AFTER", 2)
+    sql = "SELECT %s::int * 3"
+    name = prepared_statements.statement_name(sql)
+    with CaptureQueriesContext(connection) as first:
+        assert run(sql, (1,)) == [(3,)]
+    assert prepared_on_connection() == {}
+    with CaptureQueriesContext(connection) as later:
+        assert run(sql, (2,)) == [(6,)]
+        assert run(sql, (3,)) == [(9,)]
+    assert [query["sql"] for query in first.captured_queries] == ["SELECT 1::int * 3"]
+    assert [query["sql"] for query in later.captured_queries] == [f"EXECUTE {name}(2)", f"EXECUTE {name}(3)"]
+    assert list(prepared_on_connection()) == [name]
+
+
+@override_settings(DATABASE_PREPARED_STATEMENTS=2)
+def test_statements_run_once_neither_get_prepared_nor_push_out_the_repeated_ones(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(prepared_statements, "PREPARE_AFTER", 2)
+    repeated = "SELECT %s::int - 1"
+    run(repeated, (1,))
+    run(repeated, (1,))
+    for number in range(50):
+        assert run(f"SELECT %s::int + {number}", (1,)) == [(1 + number,)]
+    assert list(prepared_on_connection()) == [prepared_statements.statement_name(repeated)]
+    registry = connection._attache_prepared  # type: ignore[attr-defined]
+    assert len(registry.runs) == prepared_statements.SEEN_PER_PREPARED * 2  # the oldest forgotten
+    assert run("SELECT %s::int + 49", (1,)) == [(50,)]  # remembered: its second run prepares it
+    assert len(prepared_on_connection()) == 2
+
+
+def test_values_are_written_into_the_text_as_psycopg2_quotes_them_except_parameters() -> None:
+    day = datetime.date(2024, 2, 29)
+    sql = "SELECT %s::text, %s = ANY(%s), %s::date, %s, '100%%' WHERE %s IS NULL"
+    params = ("it's 50%", 3, [1, 3], Parameter(day), Parameter("a%s'b"), None)
+    with connection.cursor() as cursor:
+        text, kept = write_values(cursor, sql, params)
+        cursor.execute(sql, params)  # a Parameter anywhere else is its value
+        plain = cursor.fetchall()
+    assert text == "SELECT 'it''s 50%%'::text, 3 = ANY(ARRAY[1,3]), %s::date, %s, '100%%' WHERE NULL IS NULL"
+    assert kept == [day, "a%s'b"]
+    assert plain == [("it's 50%", True, day, "a%s'b", "100%")]
+    assert run(text, tuple(kept)) == plain  # as text (and, prepared at once here, as EXECUTE)
+    assert run(text, tuple(kept)) == plain
+    assert numbered(text) in next(iter(prepared_on_connection().values()))
+
+
+def test_a_statement_with_every_value_written_in_keeps_one_plan() -> None:
+    """Without parameters PostgreSQL plans the statement once, for the values in its text."""
+    with connection.cursor() as cursor:
+        text, kept = write_values(cursor, "SELECT count(*) FROM accounts_user WHERE id > %s", (0,))
+    assert kept == []
+    for _ in range(3):
+        run(text, ())
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE name LIKE 'attache\\_%%'")
+        assert cursor.fetchall() == [(3, 0)]

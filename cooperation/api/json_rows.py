@@ -275,7 +275,8 @@ def page_rows(
         sql, page_params = f"{select} FROM ({source.sql}) AS _rows {join} {order}", inner[1]
         first_key, first_piece = len(source.plan.annotations) + 1, 0
     with connection.cursor() as cursor:
-        prepared_statements.execute(cursor, sql, (*source.params, *page_params))
+        sql, values = prepared_statements.write_values(cursor, sql, (*source.params, *page_params))
+        prepared_statements.execute(cursor, sql, values)
         records = cursor.fetchall()
     texts = source.plan.rows(records, first_piece)
     end = first_key + len(paths)

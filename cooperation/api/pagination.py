@@ -27,10 +27,20 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 
+from attache.prepared_statements import Parameter
 from cooperation.api import json_rows
 
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 500
+
+
+class CursorValue(models.Value):
+    """A cursor's value: it stays a parameter of the prepared page statement, whose
+    text holds the filters' values (attache/prepared_statements.py `write_values`)."""
+
+    def as_sql(self, compiler: Any, connection: Any) -> Any:
+        sql, params = super().as_sql(compiler, connection)
+        return sql, [Parameter(value) for value in params]
 
 
 class RowCompare(Expression):
@@ -57,7 +67,7 @@ class RowCompare(Expression):
         clone.columns = [column.resolve_expression(*args, **kwargs) for column in self.columns]
         clone.values = [
             (
-                value if hasattr(value, "resolve_expression") else models.Value(value, output_field=column.output_field)
+                value if hasattr(value, "resolve_expression") else CursorValue(value, output_field=column.output_field)
             ).resolve_expression(*args, **kwargs)
             for column, value in zip(clone.columns, self.values, strict=True)
         ]
@@ -208,7 +218,8 @@ class KeysetPagination(BasePagination):
             queryset = queryset.filter(RowCompare(columns, position[0], greater=not descending))
             # A plain bound on the leading column lets PostgreSQL use a single-column index too.
             lead = ordering.paths[0]
-            queryset = queryset.filter(Q(**{f"{lead}__{'lte' if descending else 'gte'}": position[0][0]}))
+            bound = CursorValue(position[0][0], output_field=_field_at(queryset.model, lead))
+            queryset = queryset.filter(Q(**{f"{lead}__{'lte' if descending else 'gte'}": bound}))
         order = [F(path).desc() if descending else F(path).asc() for path in ordering.paths]
         return _Window(
             queryset.order_by(*order)[: size + 1], ordering, size, backwards, position is not None, descending

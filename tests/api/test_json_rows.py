@@ -7,6 +7,7 @@ import datetime
 import json
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from django.db import connection
@@ -92,9 +93,12 @@ def serializer_page(client: APIClient, url: str) -> bytes:
 
 
 def pages(client: APIClient, url: str | None) -> Iterator[tuple[str, bytes]]:
+    """Each page of the walk from `url`, asked twice: the second answer comes from the page
+    statement prepared on the first one's connection, and must be the same."""
     while url:
         response = client.get(url)
         assert response.status_code == 200, response.content
+        assert client.get(url).content == response.content
         yield url, response.content
         url = response.json()["next"]
 
@@ -161,6 +165,7 @@ def test_the_page_query_selects_its_keys_and_the_json_only(varied: list[Activity
     pieces) are not fetched twice; the statement is prepared unless that is turned off."""
     client = client_for(world.admin)
     with override_settings(DATABASE_PREPARED_STATEMENTS=prepared), CaptureQueriesContext(connection) as queries:
+        client.get(LIST, {"area": "education", "page_size": 2})  # prepared on its second run
         response = client.get(LIST, {"area": "education", "page_size": 2})
     assert response.status_code == 200 and len(response.json()["results"]) == 2
     page_sql = queries.captured_queries[-1]["sql"]
@@ -176,6 +181,75 @@ def test_the_page_query_selects_its_keys_and_the_json_only(varied: list[Activity
     )
     assert columns.count('"cooperation_relationship"."state_a"') == 1  # as a JSON piece only
     assert '"_rows"' not in page_sql and "_json0" in columns
+
+
+def page_statements() -> dict[str, tuple[str, int, int]]:
+    """The page statements prepared on this connection: name → (text, generic plans, custom plans)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT name, statement, generic_plans, custom_plans FROM pg_prepared_statements "
+            "WHERE statement LIKE '%%cooperation_activity%%'"
+        )
+        return {name: (text, generic, custom) for name, text, generic, custom in cursor.fetchall()}
+
+
+def executed(queries: CaptureQueriesContext) -> str:
+    (page_query,) = [sql for query in queries.captured_queries if "_json0" in (sql := query["sql"]) or "EXECUTE" in sql]
+    return page_query
+
+
+def test_the_filters_values_are_written_into_the_page_statement_and_the_cursors_stay_parameters(
+    varied: list[Activity], world: World
+) -> None:
+    """Each set of filters gets a statement (and a plan) of its own; the pages of a walk share one."""
+    with connection.cursor() as cursor:
+        cursor.execute("DEALLOCATE ALL")
+    connection._attache_prepared = None  # type: ignore[attr-defined]
+    client = client_for(world.admin)
+    query = {"status": "conducted", "area": "education", "page_size": 1}
+    for _ in range(3):
+        with CaptureQueriesContext(connection) as queries:
+            first = client.get(LIST, query).json()
+    ((name, (text, generic, custom)),) = page_statements().items()
+    assert executed(queries) == f"EXECUTE {name}"  # no values: all of them are in the statement
+    assert f'"area_id" = {area("education").pk}' in text and "\"status\" = 'conducted'" in text and "$1" not in text
+    assert (generic, custom) == (2, 0)  # run twice since it was prepared, with one plan
+    client.get(LIST, {**query, "status": "planned"})
+    client.get(LIST, {**query, "status": "planned"})
+    assert len(page_statements()) == 2  # other values, another statement
+
+    second_url = first["next"]
+    for _ in range(2):
+        with CaptureQueriesContext(connection) as queries:
+            second = client.get(second_url).json()
+    third_url = second["next"]
+    with CaptureQueriesContext(connection) as queries:
+        client.get(third_url)
+    statements = page_statements()
+    assert len(statements) == 3  # the next pages share one statement, whose values are the cursor's
+    cursor_statement = next(text for text, _, _ in statements.values() if "$1" in text)
+    assert "'conducted'" in cursor_statement and "$3" in cursor_statement and "$4" not in cursor_statement
+    page_name = executed(queries).removeprefix("EXECUTE ").split("(")[0]
+    assert statements[page_name][0] == cursor_statement
+
+
+def test_a_search_with_quotes_and_percent_signs_is_a_value_in_the_statement(world: World) -> None:
+    """The search text goes into the statement's text quoted by psycopg2: it finds what it
+    finds as a value, twice alike (the second time prepared), and the table is intact."""
+    ActivityFactory(relationship=world.rel_a, title="Exercise 100% ready", releasability=Classification.PUBLIC)
+    ActivityFactory(relationship=world.rel_a, title="Other exercise", releasability=Classification.PUBLIC)
+    client = client_for(world.admin)
+    for search in ["100%", "ready'); DROP TABLE cooperation_activity; --", "%s %% '' \\"]:
+        answers = [client.get(LIST, {"q": search}) for _ in range(2)]
+        assert answers[0].status_code == answers[1].status_code == 200
+        assert answers[0].content == answers[1].content == serializer_page(client, f"{LIST}?q={quote(search)}")
+
+    def titles(search: str) -> list[str]:
+        return [row["title"] for row in client.get(LIST, {"q": search}).json()["results"]]
+
+    assert titles("100%") == titles("ready'") == ["Exercise 100% ready"]
+    assert titles("ready'); DROP TABLE cooperation_activity; --") == []  # every word must match
+    assert Activity.objects.filter(title__in=["Exercise 100% ready", "Other exercise"]).count() == 2
 
 
 def test_backwards_pages_come_back_in_order(varied: list[Activity], world: World) -> None:

@@ -264,9 +264,12 @@ def test_every_write_path_of_the_app_works_under_its_role(migrated_data: None, r
         assert {row["title"] for row in rows} == {"Imported 2", "Imported 3"}
         synced = api.get("/api/v1/activities/", {"updated_since": synced_up_to.isoformat()}).json()["results"]
         assert len(synced) == 3 and [row for row in synced if row.get("deleted")]  # the deleted one as a tombstone
+        assert [row["title"] for row in api.get("/api/v1/activities/").json()["results"]] == [  # prepared now
+            row["title"] for row in rows
+        ]
         with connection.cursor() as cursor:
             cursor.execute("SELECT count(*) FROM pg_prepared_statements")
-            assert cursor.fetchone()[0] >= 1  # the API page's rows
+            assert cursor.fetchone()[0] >= 1  # the API page's rows, on their second run
         assert ApiToken.objects.get(pk=token.pk).last_used_at is not None
         _, officer_key = token_issue(user=desk_officer, name="sync")
         api.credentials(HTTP_AUTHORIZATION=f"Token {officer_key}")
