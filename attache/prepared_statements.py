@@ -71,12 +71,6 @@ class Parameter:
     def __init__(self, value: Any) -> None:
         self.value = value
 
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, Parameter) and other.value == self.value
-
-    def __hash__(self) -> int:
-        return hash(self.value)
-
     def __repr__(self) -> str:
         return f"Parameter({self.value!r})"
 

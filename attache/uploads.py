@@ -49,7 +49,17 @@ class UploadTooLarge(RequestDataTooBig):
         super().__init__(f"A multipart body of {size} bytes is over the largest upload ({largest_upload_body()}).")
 
 
-class RefuseOversizedUpload(FileUploadHandler):
+class _PassingChunksOn(FileUploadHandler):
+    """Keeps no file itself: every chunk goes on to the next handler."""
+
+    def receive_data_chunk(self, raw_data: bytes, start: int) -> bytes:
+        return raw_data
+
+    def file_complete(self, file_size: int) -> None:
+        return None
+
+
+class RefuseOversizedUpload(_PassingChunksOn):
     """First of FILE_UPLOAD_HANDLERS: stops the parse of an oversized multipart body before
     anything is read; otherwise passes every chunk on to Django's own handlers."""
 
@@ -59,14 +69,8 @@ class RefuseOversizedUpload(FileUploadHandler):
         if content_length > largest_upload_body():
             raise UploadTooLarge(content_length)
 
-    def receive_data_chunk(self, raw_data: bytes, start: int) -> bytes:
-        return raw_data
 
-    def file_complete(self, file_size: int) -> None:
-        return None
-
-
-class LeaveUnread(FileUploadHandler):
+class LeaveUnread(_PassingChunksOn):
     """Parses nothing: POST and FILES are empty and the body is never read. For a page that
     refused a body by its size and still reads `request.POST` (`back`) while rendering."""
 
@@ -74,9 +78,3 @@ class LeaveUnread(FileUploadHandler):
         self, input_data: Any, META: Any, content_length: int, boundary: Any, encoding: str | None = None
     ) -> tuple[QueryDict, MultiValueDict[str, Any]]:
         return QueryDict(), MultiValueDict()
-
-    def receive_data_chunk(self, raw_data: bytes, start: int) -> bytes:
-        return raw_data
-
-    def file_complete(self, file_size: int) -> None:
-        return None
