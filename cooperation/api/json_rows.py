@@ -7,7 +7,9 @@ and escapes the strings (`to_json`), formats dates and moments — and Python on
 the pieces, splicing in values that exist only in Python (a relationship's label, made
 of translated country names) from a small cache. The expressions that write the JSON are
 compiled once (`row_source`); a request compiles only its page query (filters,
-visibility, order, cursor, limit) and joins it to them by primary key, in one statement.
+visibility, order, cursor, limit) and joins it to them by primary key, in one statement
+(`page_statement`), which the list then keeps for the next request made of the same
+terms (cooperation/api/pagination.py `KeptStatements`).
 `tests/api/test_json_rows.py` holds the output equal to `JSONRenderer().render(serializer.data)`
 for rows of every shape.
 
