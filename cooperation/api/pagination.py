@@ -314,7 +314,7 @@ class KeysetPagination(BasePagination):
             if statement is not None:
                 _same_statement(statement, fresh, self._cursor_values(statement, place, model))
             statement = fresh
-            if key is not None and all(isinstance(p, CursorParameter) for p in fresh.parameters):
+            if key is not None and all(isinstance(p, CursorParameter) and p.slot is not None for p in fresh.parameters):
                 STATEMENTS.put(key, fresh)
             values = [parameter.value for parameter in fresh.parameters]
         else:
