@@ -196,7 +196,7 @@ def list_parts(request: Callable[[], Any]) -> None:
             finally:
                 setattr(owner, attribute, real)
             spent.append(total[0] / PART_REQUESTS * 1000)
-        print(f"  {label:48} {statistics.median(spent):.2f} ms")
+        print(f"  {label:56} {statistics.median(spent):.2f} ms")
 
 
 if __name__ == "__main__":
