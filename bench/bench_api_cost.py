@@ -8,7 +8,9 @@ WSGI handler, side by side in one run:
    throttles, ETag) answering with the list's own page statement, sent with the very
    values the list sends and its rows written as the list writes them — the list
    without its FilterSet, ORM and cursor links (its results are checked equal);
-3. the filtered list (`bench_api.LIST_QUERY`).
+3. the filtered list (`bench_api.LIST_QUERY`), its page statement kept per process
+   (cooperation/api/pagination.py `KeptStatements`);
+4. the same list with no statement kept: each request builds and compiles its query.
 For each: CPU of this process (Python) and of its PostgreSQL backend per request.
 Then the list's Python time by part (each part timed in its own pass).
 
@@ -58,7 +60,7 @@ def child() -> None:
     from bench.bench_api import LIST_QUERY, bench_token, cpu_seconds
     from bench.bench_page_statement import page_statement
     from bench.views import ConstantView
-    from cooperation.api import json_rows
+    from cooperation.api import json_rows, pagination
     from cooperation.api.base import RenderedJsonResponse
     from cooperation.api.views import ActivityViewSet
     from cooperation.models import Activity
@@ -92,15 +94,21 @@ def child() -> None:
         rows = source.plan.rows(records[:-1], first_piece)  # the last row only says there is a next page
         return RenderedJsonResponse(json_rows.page(None, None, rows))
 
-    endpoints: dict[str, tuple[str, Callable[..., Any]]] = {
-        "constant view": ("/bench/constant/", constant_get),
-        "page statement only": ("/bench/constant/", floor_get),
-        "filtered list": (LIST_QUERY, constant_get),
+    kept = pagination.KEPT_STATEMENTS
+    # (path, the constant view's GET, page statements kept per process)
+    endpoints: dict[str, tuple[str, Callable[..., Any], int]] = {
+        "constant view": ("/bench/constant/", constant_get, kept),
+        "page statement only": ("/bench/constant/", floor_get, kept),
+        "filtered list": (LIST_QUERY, constant_get, kept),
+        "list, none kept": (LIST_QUERY, constant_get, 0),
     }
 
     def answer(name: str) -> bytes:
-        path, view_get = endpoints[name]
+        path, view_get, keep = endpoints[name]
         ConstantView.get = view_get  # type: ignore[method-assign]
+        pagination.KEPT_STATEMENTS = keep
+        if not keep:
+            pagination.STATEMENTS.clear()
         return get(path)
 
     listed, floor = json.loads(answer("filtered list")), json.loads(answer("page statement only"))
@@ -139,6 +147,10 @@ def child() -> None:
         f"  constant ÷ page statement only {constant / totals['page statement only']:.2f}; "
         f"constant ÷ filtered list {constant / totals['filtered list']:.2f} (CPU; no HTTP or gunicorn on either side)"
     )
+    print(
+        f"  constant ÷ list with no statement kept {constant / totals['list, none kept']:.2f} "
+        "(each request builds and compiles its page query)"
+    )
     ConstantView.get = constant_get  # type: ignore[method-assign]
     list_parts(lambda: answer("filtered list"))
 
@@ -146,21 +158,20 @@ def child() -> None:
 def list_parts(request: Callable[[], Any]) -> None:
     """The list's Python CPU by part: each part wrapped and timed in a pass of its own
     (a wrapper costs a few microseconds, so parts are timed apart from the totals)."""
-    from django_filters import rest_framework as filters_backend
     from rest_framework import views
 
-    from attache import prepared_statements
-    from cooperation.api import json_rows, pagination
+    from cooperation.api import base, json_rows, pagination
     from cooperation.api.views import ActivityViewSet
 
     parts: list[tuple[str, Any, str]] = [
         ("authentication, permissions, throttles", views.APIView, "initial"),
-        ("FilterSet (validation, area lookup, filters)", filters_backend.DjangoFilterBackend, "filter_queryset"),
-        ("visibility (get_queryset)", ActivityViewSet, "get_queryset"),
-        ("page query: ORM and compile, statement, rows", json_rows, "page_rows"),
-        ("  of which the statement (send, receive)", prepared_statements, "execute"),
+        ("FilterSet (its values checked, area codes looked up)", base.FilterBackend, "valid_filterset"),
+        ("statement terms (filters, visibility)", ActivityViewSet, "statement_terms"),
+        ("page (kept statement, cursor, statement, rows, links)", pagination.KeysetPagination, "paginate_json"),
+        ("  of which the statement (send, receive, rows' JSON)", json_rows, "read_page"),
         ("  of which the rows' JSON joined", json_rows.RowPlan, "rows"),
-        ("cursor links", pagination.KeysetPagination, "_finish"),
+        ("  of which the cursor links", pagination.KeysetPagination, "_finish"),
+        ("  of which compiling (none when the statement is kept)", json_rows, "page_statement"),
         ("body", json_rows, "page"),
     ]
     print(f"the filtered list's Python CPU by part (medians of {PART_ROUNDS} passes of {PART_REQUESTS}):")
@@ -185,7 +196,7 @@ def list_parts(request: Callable[[], Any]) -> None:
             finally:
                 setattr(owner, attribute, real)
             spent.append(total[0] / PART_REQUESTS * 1000)
-        print(f"  {label:48} {statistics.median(spent):.2f} ms")
+        print(f"  {label:56} {statistics.median(spent):.2f} ms")
 
 
 if __name__ == "__main__":

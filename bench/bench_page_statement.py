@@ -33,18 +33,24 @@ def page_statements(url: str) -> tuple[tuple[str, tuple[Any, ...]], tuple[str, t
     from django.test import Client
 
     from attache import prepared_statements
+    from cooperation.api import pagination
 
     caught: list[tuple[str, tuple[Any, ...]]] = []
+    written: set[str] = set()
     real_write, real_execute = prepared_statements.write_values, prepared_statements.execute
 
     def write(cursor: Any, sql: str, params: Any) -> Any:
         caught.append((sql, tuple(getattr(value, "value", value) for value in params)))
-        return real_write(cursor, sql, params)
+        text, values = real_write(cursor, sql, params)
+        written.add(text)
+        return text, values
 
     def execute(cursor: Any, sql: str, params: Any) -> None:
-        caught.append((sql, tuple(params)))
+        if sql in written:  # the page statement (not the area codes' lookup)
+            caught.append((sql, tuple(params)))
         real_execute(cursor, sql, params)
 
+    pagination.STATEMENTS.clear()  # so that the list compiles its statement (and writes its values)
     prepared_statements.write_values, prepared_statements.execute = write, execute
     try:
         response = Client().get(url, HTTP_AUTHORIZATION=f"Token {bench_token()}")

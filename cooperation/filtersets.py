@@ -8,12 +8,14 @@ one that does not exist.
 from __future__ import annotations
 
 import datetime
+import functools
 import re
 from typing import Any
 
 import django_filters
 from django.contrib.postgres.search import SearchQuery
 from django.core.exceptions import ValidationError
+from django.db import connections, models
 from django.db.models import BooleanField, F, Func, Q, QuerySet, Subquery
 from django.http import HttpRequest
 from django_countries import countries
@@ -22,6 +24,7 @@ from django_filters.widgets import DateRangeWidget
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 
+from attache import prepared_statements
 from cooperation.choices import (
     AccreditationKind,
     AccreditationStatus,
@@ -95,13 +98,33 @@ class CodeMultipleChoiceField(ModelMultipleChoiceField):
             raise ValidationError(self.error_messages["invalid_list"], code="invalid_list") from None
         for code in codes:
             self.validate_no_null_characters(code)
-        found = dict(self.queryset.order_by().filter(**{f"{key}__in": codes}).values_list(key, "pk"))
+        found = dict(self._ids_by_key(key, codes))
         for code in codes:
             if code not in found:
                 raise ValidationError(
                     self.error_messages["invalid_choice"], code="invalid_choice", params={"value": code}
                 )
         return [found[code] for code in codes]
+
+    def _ids_by_key(self, key: str, codes: list[str]) -> Any:
+        """(code, id) of the rows of the queryset with those codes. For a whole table (the
+        usual queryset) one statement written once from the model's columns and prepared,
+        which costs a tenth of the Python of building and compiling the ORM's query."""
+        queryset, query = self.queryset, self.queryset.query
+        if query.where or query.is_sliced or query.combinator or query.extra or query.annotations:
+            return queryset.order_by().filter(**{f"{key}__in": codes}).values_list(key, "pk")
+        with connections[queryset.db].cursor() as cursor:
+            prepared_statements.execute(cursor, _lookup_sql(queryset.model, key, queryset.db), [codes])
+            return cursor.fetchall()
+
+
+@functools.cache
+def _lookup_sql(model: type[models.Model], key: str, alias: str) -> str:
+    """`SELECT key, pk FROM table WHERE key = ANY(%s)`, quoted for the database `alias`."""
+    quote = connections[alias].ops.quote_name
+    meta = model._meta
+    column, pk, table = str(meta.get_field(key).column), str(meta.pk.column), meta.db_table  # type: ignore[union-attr]
+    return f"SELECT {quote(column)}, {quote(pk)} FROM {quote(table)} WHERE {quote(column)} = ANY(%s)"  # noqa: S608 - names from the model
 
 
 @extend_schema_field(OpenApiTypes.STR)
@@ -188,6 +211,10 @@ class ActivityFilterSet(django_filters.FilterSet):
     created_at = MomentRangeFilter(label="Created between")
     updated_since = MomentFilter(field_name="updated_at", lookup_expr="gt", label="Changed after")
     id = NumberInFilter(field_name="id", label="Ids (comma separated)")
+
+    # The methods that filter by their value alone (cooperation/api/base.py `filter_terms`):
+    # not filter_q, which counts the matches first.
+    methods_of_values_only = ("filter_country", "filter_releasability")
 
     class Meta:
         model = Activity

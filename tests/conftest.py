@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import datetime
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -97,6 +98,19 @@ def _second_factor_only_where_tested(request: pytest.FixtureRequest, settings: A
     force_login and do not go through it. Tests marked `second_factor` get the real rule."""
     if "second_factor" not in request.keywords:
         settings.OTP_REQUIRED_FOR_ADMINS = False
+
+
+@pytest.fixture(autouse=True)
+def _kept_statements_verified(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every API list that finds its page statement kept compiles it afresh too and fails
+    unless the two are identical (cooperation/api/pagination.py); each test starts with
+    none kept."""
+    from cooperation.api import pagination
+
+    monkeypatch.setattr(pagination, "VERIFY_KEPT_STATEMENTS", True)
+    pagination.STATEMENTS.clear()
+    yield
+    pagination.STATEMENTS.clear()
 
 
 @pytest.fixture

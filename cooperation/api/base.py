@@ -7,13 +7,19 @@ carries the same policies.
 
 from __future__ import annotations
 
+import datetime
+import decimal
 import functools
+import uuid
+from collections.abc import Hashable
 from typing import Any
 
 import django_filters
 from django.core.exceptions import FieldDoesNotExist
 from django.db import connection, models
 from django.http import HttpResponseNotModified
+from django_filters import utils
+from django_filters.constants import EMPTY_VALUES
 from django_filters.filters import QuerySetRequestMixin
 from django_filters.rest_framework import DjangoFilterBackend
 from rest_framework import exceptions, viewsets
@@ -99,6 +105,13 @@ class FilterBackend(DjangoFilterBackend):
         names = frozenset(by_param[param][0] for param in kwargs["data"] if param in by_param)
         return narrowed_filterset(filterset_class, names)(**kwargs)
 
+    def valid_filterset(self, request: Request, queryset: Any, view: Any) -> Any:
+        """The request's FilterSet, its values validated (a 400 with the errors otherwise), or None."""
+        filterset = self.get_filterset(request, queryset, view)
+        if filterset is not None and not filterset.is_valid():
+            raise utils.translate_validation(filterset.errors)
+        return filterset
+
     def get_filterset_kwargs(self, request: Request, queryset: Any, view: Any) -> dict[str, Any]:
         kwargs: dict[str, Any] = super().get_filterset_kwargs(request, queryset, view)
         handled = getattr(view, "filter_params_handled_by_view", ())
@@ -134,6 +147,42 @@ class FilterBackend(DjangoFilterBackend):
                 errors.setdefault(name, []).append("This may not be empty: leave the parameter out.")
         if errors:
             raise exceptions.ValidationError(errors)
+
+
+def filter_terms(filterset: Any) -> Hashable | None:
+    """A validated FilterSet's filters and values as hashable terms, which determine the
+    queryset it filters to; None when they may not: a filter with a `method` that the
+    FilterSet does not list in `methods_of_values_only` (one that reads the database, say,
+    like the text search's count), or a value of a type not known here (querysets, …)."""
+    methods_of_values = getattr(filterset, "methods_of_values_only", ())
+    terms = []
+    for name, value in filterset.form.cleaned_data.items():
+        method = filterset.filters[name].method
+        if method is not None and method not in methods_of_values and value not in EMPTY_VALUES:
+            return None  # (a method is not called for an empty value)
+        term = _value_term(value)
+        if term is None:
+            return None
+        terms.append((name, term))
+    return (type(filterset), tuple(terms))
+
+
+_SCALARS = (str, int, float, decimal.Decimal, datetime.date, datetime.time, uuid.UUID)
+
+
+def _value_term(value: Any) -> Hashable | None:
+    """`value` as a hashable term equal only for values the ORM writes alike; None if unknown.
+    (Not `value` itself: 1 == 1.0 == True, and moments in two zones can be equal.)"""
+    if value is None or isinstance(value, (bool, *_SCALARS)):
+        return (type(value), repr(value))
+    if isinstance(value, list | tuple):
+        items = [_value_term(item) for item in value]
+        return None if any(item is None for item in items) else (type(value), tuple(items))
+    if isinstance(value, slice):
+        return _value_term(("slice", value.start, value.stop, value.step))
+    if isinstance(value, models.Model) and value.pk is not None:
+        return (type(value), _value_term(value.pk))
+    return None
 
 
 class JsonErrors:
@@ -244,6 +293,12 @@ class ApiViewSet(ApiPolicies, viewsets.GenericViewSet):
 
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Any:
         check_present_not_empty(request, "format", "ordering", "cursor", "page_size")
+        if (
+            self.json_fields
+            and not self.wants_csv()
+            and "indent" not in (getattr(request, "accepted_media_type", "") or "")
+        ):
+            return self.json_list(request)
         queryset = self.filter_queryset(self.get_queryset())
         if self.wants_csv():
             self.paginator.page_size(request)  # type: ignore[union-attr]  # validated, though CSV has no pages
@@ -251,13 +306,52 @@ class ApiViewSet(ApiPolicies, viewsets.GenericViewSet):
             order = [f"-{path}" if ordering.descending else path for path in ordering.paths]
             lines = csv.stream_rows(queryset.order_by(*order), self.csv_columns, request.user)
             return csv.csv_response(lines, self.csv_filename)
-        if self.json_fields and "indent" not in (getattr(request, "accepted_media_type", "") or ""):
-            rows = self.paginator.paginate_json(queryset, request, self, self.json_fields)  # type: ignore[union-attr]
-            paginator: Any = self.paginator
-            return RenderedJsonResponse(json_rows.page(paginator.previous, paginator.next, rows))
         page = self.paginate_queryset(queryset)
         serializer = self.get_serializer(page, many=True)
         return self.get_paginated_response(serializer.data)
+
+    def json_list(self, request: Request) -> RenderedJsonResponse:
+        """A page whose rows PostgreSQL writes (json_rows). Its statement is kept for reuse
+        when the view and its FilterSet tell all it is made of (`statement_terms`): the
+        FilterSet is then validated first, and the queryset built only when needed."""
+        paginator: Any = self.paginator
+        model = self.get_queryset_model()
+        terms = None
+
+        def build() -> Any:
+            return self.filter_queryset(self.get_queryset())
+
+        if self.filter_backends == [FilterBackend]:
+            filterset = FilterBackend().valid_filterset(request, model._default_manager.none(), self)
+            terms = self.statement_terms(filterset)
+
+            def build() -> Any:
+                queryset = self.get_queryset()
+                return queryset if filterset is None else filterset.filter_queryset(queryset)
+
+        rows = paginator.paginate_json(build, model, request, self, self.json_fields, terms)
+        return RenderedJsonResponse(json_rows.page(paginator.previous, paginator.next, rows))
+
+    def get_queryset_model(self) -> type[models.Model]:
+        """The model the list's rows are (json_fields views have a ModelSerializer)."""
+        model: type[models.Model] = self.get_serializer_class().Meta.model  # type: ignore[attr-defined]
+        return model
+
+    def statement_terms(self, filterset: Any) -> Hashable | None:
+        """All that the list's filtered queryset is made of, as hashable values: the view, the
+        filters' values and what `visibility_terms` says; None when that cannot be told (a
+        filter whose method reads more than its value, a value of an unknown type)."""
+        visibility = self.visibility_terms()
+        if visibility is None:
+            return None
+        filters = () if filterset is None else filter_terms(filterset)
+        if filters is None:
+            return None
+        return (type(self), filters, visibility)
+
+    def visibility_terms(self) -> Hashable | None:
+        """All that `get_queryset` reads of the request, or None (its statements are not kept)."""
+        return None
 
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         instance = self.get_object()

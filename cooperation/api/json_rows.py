@@ -7,7 +7,9 @@ and escapes the strings (`to_json`), formats dates and moments — and Python on
 the pieces, splicing in values that exist only in Python (a relationship's label, made
 of translated country names) from a small cache. The expressions that write the JSON are
 compiled once (`row_source`); a request compiles only its page query (filters,
-visibility, order, cursor, limit) and joins it to them by primary key, in one statement.
+visibility, order, cursor, limit) and joins it to them by primary key, in one statement
+(`page_statement`), which the list then keeps for the next request made of the same
+terms (cooperation/api/pagination.py `KeptStatements`).
 `tests/api/test_json_rows.py` holds the output equal to `JSONRenderer().render(serializer.data)`
 for rows of every shape.
 
@@ -242,10 +244,27 @@ def row_source(model: type[models.Model], fields: Sequence[JsonField]) -> RowSou
     return source
 
 
-def page_rows(
+@dataclasses.dataclass(frozen=True)
+class PageStatement:
+    """A page query with its rows' JSON pieces, compiled: its text holds every value but
+    the cursor's, which stay parameters (`parameters`, in the order of the placeholders)."""
+
+    sql: str
+    parameters: tuple[prepared_statements.Parameter, ...]
+    source: RowSource
+    first_key: int  # the column of the first ordering key
+    first_piece: int  # the column of the first JSON piece
+    keys: int  # how many ordering keys (the primary key last)
+
+    def key(self, record: Sequence[Any]) -> list[Any]:
+        """The ordering key values of a record the statement read."""
+        return list(record[self.first_key : self.first_key + self.keys])
+
+
+def page_statement(
     model: type[models.Model], fields: Sequence[JsonField], page: Any, paths: Sequence[str], descending: bool
-) -> list[tuple[str, list[Any]]]:
-    """(row JSON, ordering key values) for the rows of `page`, an ordered and limited queryset.
+) -> PageStatement:
+    """The statement that reads `page`, an ordered and limited queryset, as rows of JSON.
 
     Usually the page query itself selects the JSON pieces: its select list is swapped for
     the compiled one, which is valid when the page query has the very same joins (same
@@ -274,13 +293,29 @@ def page_rows(
         order = f"ORDER BY {', '.join(f'_page.{key}{direction}' for key in keys)}"
         sql, page_params = f"{select} FROM ({source.sql}) AS _rows {join} {order}", inner[1]
         first_key, first_piece = len(source.plan.annotations) + 1, 0
+    params = (*source.params, *page_params)
     with connection.cursor() as cursor:
-        sql, values = prepared_statements.write_values(cursor, sql, (*source.params, *page_params))
-        prepared_statements.execute(cursor, sql, values)
+        sql, _ = prepared_statements.write_values(cursor, sql, params)
+    parameters = tuple(value for value in params if isinstance(value, prepared_statements.Parameter))
+    return PageStatement(sql, parameters, source, first_key, first_piece, len(paths))
+
+
+def read_page(statement: PageStatement, values: Sequence[Any]) -> list[tuple[str, Sequence[Any]]]:
+    """(row JSON, record) for each row `statement` reads, given its cursor's values
+    (`statement.key(record)` is the row's ordering key)."""
+    with connection.cursor() as cursor:
+        prepared_statements.execute(cursor, statement.sql, values)
         records = cursor.fetchall()
-    texts = source.plan.rows(records, first_piece)
-    end = first_key + len(paths)
-    return [(text, list(record[first_key:end])) for text, record in zip(texts, records, strict=True)]
+    return list(zip(statement.source.plan.rows(records, statement.first_piece), records, strict=True))
+
+
+def page_rows(
+    model: type[models.Model], fields: Sequence[JsonField], page: Any, paths: Sequence[str], descending: bool
+) -> list[tuple[str, list[Any]]]:
+    """(row JSON, ordering key values) for the rows of `page`, an ordered and limited queryset."""
+    statement = page_statement(model, fields, page, paths, descending)
+    rows = read_page(statement, [parameter.value for parameter in statement.parameters])
+    return [(text, statement.key(record)) for text, record in rows]
 
 
 def _leading_columns(compiler: Any, sql: str, count: int) -> str | None:

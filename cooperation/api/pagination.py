@@ -13,14 +13,17 @@ import binascii
 import dataclasses
 import datetime
 import json
-from collections.abc import Sequence
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.serializers.json import DjangoJSONEncoder
-from django.db import models
+from django.db import connection, models
 from django.db.models import F, Q
 from django.db.models.expressions import Expression
+from django.utils import timezone
 from rest_framework import exceptions
 from rest_framework.pagination import BasePagination
 from rest_framework.request import Request
@@ -32,15 +35,86 @@ from cooperation.api import json_rows
 
 DEFAULT_PAGE_SIZE = 100
 MAX_PAGE_SIZE = 500
+# Page statements kept per process (see `KeptStatements`), the least recently used dropped.
+KEPT_STATEMENTS = 256
+# When true (the test suite sets it), a request that finds its statement kept compiles it
+# afresh all the same and fails unless the two are identical.
+VERIFY_KEPT_STATEMENTS = False
+
+
+class KeptStatements:
+    """Compiled page statements by what they are made of (`KeysetPagination.paginate_json`).
+
+    Building and compiling a filtered page query through django-filter and the ORM costs
+    more Python than everything else a list request does; for a given set of filters'
+    values, viewer's visibility terms, ordering, page size, direction and time zone, it
+    always gives the same statement text, with the cursor's values as its parameters.
+    """
+
+    def __init__(self) -> None:
+        self._items: OrderedDict[Hashable, json_rows.PageStatement] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, key: Hashable) -> json_rows.PageStatement | None:
+        with self._lock:
+            statement = self._items.get(key)
+            if statement is not None:
+                self._items.move_to_end(key)
+            return statement
+
+    def put(self, key: Hashable, statement: json_rows.PageStatement) -> None:
+        with self._lock:
+            self._items[key] = statement
+            self._items.move_to_end(key)
+            while len(self._items) > KEPT_STATEMENTS:
+                self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        with self._lock:
+            self._items.clear()
+
+
+STATEMENTS = KeptStatements()
+
+
+def _same_statement(kept: json_rows.PageStatement, fresh: json_rows.PageStatement, values: list[Any]) -> None:
+    """Fail unless the kept statement, run with `values`, is the statement compiled afresh."""
+    fresh_values = [parameter.value for parameter in fresh.parameters]
+    kept_slots = [getattr(parameter, "slot", None) for parameter in kept.parameters]
+    fresh_slots = [getattr(parameter, "slot", None) for parameter in fresh.parameters]
+    if (kept.sql, kept_slots, kept.first_key, kept.first_piece, kept.keys, values) != (
+        fresh.sql,
+        fresh_slots,
+        fresh.first_key,
+        fresh.first_piece,
+        fresh.keys,
+        fresh_values,
+    ):
+        raise AssertionError(f"a kept page statement differs from its fresh compilation:\n{kept}\n{fresh}")
+
+
+class CursorParameter(Parameter):
+    """A cursor's value in a page statement, with its place in the cursor (`slot`)."""
+
+    __slots__ = ("slot",)
+
+    def __init__(self, value: Any, slot: int | None) -> None:
+        super().__init__(value)
+        self.slot = slot
 
 
 class CursorValue(models.Value):
-    """A cursor's value: it stays a parameter of the prepared page statement, whose
-    text holds the filters' values (attache/prepared_statements.py `write_values`)."""
+    """A cursor's value (the `slot`-th of the cursor's values): it stays a parameter of
+    the prepared page statement, whose text holds the filters' values
+    (attache/prepared_statements.py `write_values`)."""
+
+    def __init__(self, value: Any, output_field: Any = None, *, slot: int | None = None) -> None:
+        super().__init__(value, output_field=output_field)
+        self.slot = slot
 
     def as_sql(self, compiler: Any, connection: Any) -> Any:
         sql, params = super().as_sql(compiler, connection)
-        return sql, [Parameter(value) for value in params]
+        return sql, [CursorParameter(value, self.slot) for value in params]
 
 
 class RowCompare(Expression):
@@ -67,9 +141,11 @@ class RowCompare(Expression):
         clone.columns = [column.resolve_expression(*args, **kwargs) for column in self.columns]
         clone.values = [
             (
-                value if hasattr(value, "resolve_expression") else CursorValue(value, output_field=column.output_field)
+                value
+                if hasattr(value, "resolve_expression")
+                else CursorValue(value, output_field=column.output_field, slot=slot)
             ).resolve_expression(*args, **kwargs)
-            for column, value in zip(clone.columns, self.values, strict=True)
+            for slot, (column, value) in enumerate(zip(clone.columns, self.values, strict=True))
         ]
         return clone
 
@@ -88,13 +164,22 @@ class RowCompare(Expression):
 
 
 @dataclasses.dataclass(frozen=True)
-class _Window:
-    queryset: Any  # ordered, after the cursor, limited to size + 1
+class _Place:
+    """Where a page is: its ordering and size, and the cursor's values (None on page one)."""
+
     ordering: Ordering
     size: int
+    position: list[Any] | None
     backwards: bool
-    started: bool
-    descending: bool  # the order of the query (the page's order reversed when going backwards)
+
+    @property
+    def started(self) -> bool:
+        return self.position is not None
+
+    @property
+    def descending(self) -> bool:
+        """The order of the query (the page's order reversed when going backwards)."""
+        return self.ordering.descending != self.backwards
 
 
 @dataclasses.dataclass(frozen=True)
@@ -196,41 +281,92 @@ class KeysetPagination(BasePagination):
     # Paging --------------------------------------------------------------------------
 
     def paginate_queryset(self, queryset: Any, request: Request, view: Any = None) -> list[Any]:
-        window = self._window(queryset, request, view)
-        rows = list(window.queryset)
-        return self._finish(request, window, rows, lambda row: self._key(row, window.ordering))
+        place = self._place(request, view, queryset.model)
+        rows = list(self._window(queryset, place))
+        return self._finish(request, place, rows, lambda row: self._key(row, place.ordering))
 
-    def paginate_json(self, queryset: Any, request: Request, view: Any, fields: Any) -> list[str]:
-        """The page's rows as JSON text written by PostgreSQL (cooperation/api/json_rows.py)."""
-        window = self._window(queryset, request, view)
-        rows = json_rows.page_rows(queryset.model, fields, window.queryset, window.ordering.paths, window.descending)
-        page = self._finish(request, window, rows, lambda row: row[1])
+    def paginate_json(
+        self,
+        build: Callable[[], Any],
+        model: type[models.Model],
+        request: Request,
+        view: Any,
+        fields: Any,
+        terms: Hashable | None = None,
+    ) -> list[str]:
+        """The page's rows as JSON text written by PostgreSQL (cooperation/api/json_rows.py).
+
+        `build()` gives the filtered queryset of `model`. `terms`, when given, are all that
+        its statement is made of besides the page's place (filters' values, the viewer's
+        visibility terms …): the statement compiled for them is kept and, for the next
+        request with the same terms, run with that request's cursor values, without
+        building or compiling the queryset again.
+        """
+        place = self._place(request, view, model)
+        key = None
+        if terms is not None:
+            zone = timezone.get_current_timezone_name()
+            key = (terms, place.ordering.name, place.size, place.started, place.backwards, zone)
+        statement = STATEMENTS.get(key) if key is not None else None
+        if statement is None or VERIFY_KEPT_STATEMENTS:
+            window = self._window(build(), place)
+            fresh = json_rows.page_statement(model, fields, window, place.ordering.paths, place.descending)
+            if statement is not None:
+                _same_statement(statement, fresh, self._cursor_values(statement, place, model))
+            statement = fresh
+            if key is not None and all(isinstance(p, CursorParameter) and p.slot is not None for p in fresh.parameters):
+                STATEMENTS.put(key, fresh)
+            values = [parameter.value for parameter in fresh.parameters]
+        else:
+            values = self._cursor_values(statement, place, model)
+        rows = json_rows.read_page(statement, values)
+        page = self._finish(request, place, rows, lambda row: statement.key(row[1]))
         return [text for text, _ in page]
 
-    def _window(self, queryset: Any, request: Request, view: Any) -> _Window:
+    @staticmethod
+    def _cursor_values(statement: json_rows.PageStatement, place: _Place, model: type[models.Model]) -> list[Any]:
+        """The values of `statement`'s parameters for the cursor of `place`, as the page
+        query's `CursorValue`s would give them."""
+        values = []
+        for parameter in statement.parameters:
+            assert isinstance(parameter, CursorParameter) and parameter.slot is not None and place.position
+            value = CursorValue(
+                place.position[parameter.slot],
+                output_field=_field_at(model, place.ordering.paths[parameter.slot]),
+                slot=parameter.slot,
+            )
+            _, (prepared,) = value.as_sql(None, connection)
+            values.append(prepared.value)
+        return values
+
+    def _place(self, request: Request, view: Any, model: type[models.Model]) -> _Place:
         size = self.page_size(request)
         ordering = self.ordering(request, view)
-        position = self.position(request, queryset.model, ordering)
-        backwards = bool(position and position[1])
-        descending = ordering.descending != backwards
-        columns = [F(path) for path in ordering.paths]
-        if position is not None:
-            queryset = queryset.filter(RowCompare(columns, position[0], greater=not descending))
-            # A plain bound on the leading column lets PostgreSQL use a single-column index too.
-            lead = ordering.paths[0]
-            bound = CursorValue(position[0][0], output_field=_field_at(queryset.model, lead))
-            queryset = queryset.filter(Q(**{f"{lead}__{'lte' if descending else 'gte'}": bound}))
-        order = [F(path).desc() if descending else F(path).asc() for path in ordering.paths]
-        return _Window(
-            queryset.order_by(*order)[: size + 1], ordering, size, backwards, position is not None, descending
-        )
+        position = self.position(request, model, ordering)
+        if position is None:
+            return _Place(ordering, size, None, backwards=False)
+        return _Place(ordering, size, position[0], backwards=position[1])
 
-    def _finish(self, request: Request, window: _Window, rows: list[Any], key: Any) -> list[Any]:
-        more = len(rows) > window.size
-        rows = rows[: window.size]
-        if window.backwards:
+    def _window(self, queryset: Any, place: _Place) -> Any:
+        """`queryset` ordered, after the cursor, limited to the page's size + 1."""
+        descending = place.descending
+        paths = place.ordering.paths
+        columns = [F(path) for path in paths]
+        if place.position is not None:
+            queryset = queryset.filter(RowCompare(columns, place.position, greater=not descending))
+            # A plain bound on the leading column lets PostgreSQL use a single-column index too.
+            lead = paths[0]
+            bound = CursorValue(place.position[0], output_field=_field_at(queryset.model, lead), slot=0)
+            queryset = queryset.filter(Q(**{f"{lead}__{'lte' if descending else 'gte'}": bound}))
+        order = [F(path).desc() if descending else F(path).asc() for path in paths]
+        return queryset.order_by(*order)[: place.size + 1]
+
+    def _finish(self, request: Request, place: _Place, rows: list[Any], key: Any) -> list[Any]:
+        more = len(rows) > place.size
+        rows = rows[: place.size]
+        if place.backwards:
             rows.reverse()
-        self._links(request, window.ordering, rows, key, more=more, backwards=window.backwards, started=window.started)
+        self._links(request, place.ordering, rows, key, more=more, backwards=place.backwards, started=place.started)
         return rows
 
     def _key(self, row: Any, ordering: Ordering) -> list[Any]:

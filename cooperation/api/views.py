@@ -3,6 +3,7 @@ FilterSets, writes from the services (through the serializers)."""
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from typing import Any
 
 from django.db import connection, transaction
@@ -42,6 +43,7 @@ from cooperation.filtersets import (
     RelationshipFilterSet,
 )
 from cooperation.models import Accreditation, Activity, Attache, CooperationArea, Desk, Post, Relationship
+from cooperation.models.visibility import visibility_terms
 from cooperation.sync import activity_feed, clock
 
 STAMP = serializers.DateTimeField()
@@ -173,6 +175,10 @@ class ActivityViewSet(ApiViewSet):
 
     def get_queryset(self) -> QuerySet[Activity]:
         return Activity.objects.visible_to(self.request.user).select_related("relationship", "area", "change")  # type: ignore[arg-type]
+
+    def visibility_terms(self) -> Hashable:
+        # get_queryset reads the request's user only through the visibility rule.
+        return visibility_terms(self.request.user)  # type: ignore[arg-type]
 
     # Reads ---------------------------------------------------------------------------
 

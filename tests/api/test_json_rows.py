@@ -194,7 +194,13 @@ def page_statements() -> dict[str, tuple[str, int, int]]:
 
 
 def executed(queries: CaptureQueriesContext) -> str:
-    (page_query,) = [sql for query in queries.captured_queries if "_json0" in (sql := query["sql"]) or "EXECUTE" in sql]
+    """The page statement as the request ran it (as text, or prepared: `EXECUTE name…`)."""
+    names = page_statements()
+    (page_query,) = [
+        sql
+        for query in queries.captured_queries
+        if "_json0" in (sql := query["sql"]) or sql.removeprefix("EXECUTE ").split("(")[0] in names
+    ]
     return page_query
 
 

@@ -7,12 +7,13 @@ from datetime import UTC
 from typing import Any
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.test import RequestFactory
 
 from cooperation import filtersets
 from cooperation.choices import Classification
 from cooperation.filtersets import ActivityFilterSet
-from cooperation.models import Activity
+from cooperation.models import Activity, CooperationArea
 from tests.conftest import World
 from tests.factories import AccreditationFactory, ActivityFactory, AttacheFactory, PostFactory, area
 
@@ -74,6 +75,30 @@ def test_area_codes_are_checked_in_one_query_and_each_unknown_one_is_named(
         "area": ["Select a valid choice. nowhere is not one of the available choices."]
     }
     assert errors(world.admin, area=["bad\x00code"]) == {"area": ["Null characters are not allowed."]}
+
+
+def test_area_codes_are_read_afresh_and_a_narrowed_queryset_is_honoured(world: World) -> None:
+    """Whole-table lookups run one prepared statement (cooperation/filtersets.py
+    `_lookup_sql`), which reads the table as it is now; a narrower queryset keeps the ORM's query."""
+
+    def check(field: filtersets.CodeMultipleChoiceField, codes: list[str]) -> Any:
+        try:
+            return field.clean(codes)
+        except ValidationError as error:
+            return error.messages
+
+    whole = filtersets.CodeMultipleChoiceField(queryset=CooperationArea.objects.all(), to_field_name="code")
+    assert check(whole, ["education", "demining"]) == [area("education").pk, area("demining").pk]
+    cyber = CooperationArea.objects.create(code="cyber", name="Cyber defence", position=9)
+    assert check(whole, ["cyber"]) == [cyber.pk]
+    CooperationArea.objects.filter(pk=cyber.pk).update(code="cyber-defence")
+    assert check(whole, ["cyber"]) == ["Select a valid choice. cyber is not one of the available choices."]
+    assert check(whole, ["cyber-defence", "education"]) == [cyber.pk, area("education").pk]
+    narrowed = filtersets.CodeMultipleChoiceField(
+        queryset=CooperationArea.objects.exclude(code="demining"), to_field_name="code"
+    )
+    assert check(narrowed, ["education"]) == [area("education").pk]
+    assert check(narrowed, ["demining"]) == ["Select a valid choice. demining is not one of the available choices."]
 
 
 def test_filters_by_area_status_kind_level_and_releasability(world: World) -> None:
