@@ -6,7 +6,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 # `make test` uses the local PostgreSQL unless DATABASE_URL says otherwise.
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/attache
+# Extra pytest arguments for `make test`, e.g. PYTEST_ARGS="tests/api -x" (scripts/run_tests.py).
 PYTEST_ARGS ?=
+# pytest-xdist processes for the tests that may share the machine; 0 runs them in one process.
+TEST_WORKERS ?= 2
 
 .PHONY: run stop test install lint typecheck migrations-check check-db bench load restore-drill faults clean browser-deps
 
@@ -36,10 +39,13 @@ stop: $(VENV)/.installed
 	$(PY) scripts/stop_embedded_postgresql.py
 
 ## test: lint, types, migrations and the whole suite against PostgreSQL at DATABASE_URL
+# Two pytest runs: most tests on TEST_WORKERS processes, then those marked faults, load or
+# redis alone (scripts/run_tests.py; docs/decisions.md, Faster suite).
 test: export DATABASE_URL := $(or $(DATABASE_URL),$(TEST_DATABASE_URL))
 test: export DJANGO_ENV := test
+test: export TEST_WORKERS := $(TEST_WORKERS)
 test: install browser-deps check-db lint typecheck migrations-check
-	$(PY) -m pytest $(PYTEST_ARGS)
+	$(PY) scripts/run_tests.py $(PYTEST_ARGS)
 
 # The browser tests drive Debian's chromium through Playwright (never `playwright install`).
 browser-deps:

@@ -14,6 +14,23 @@ from cooperation.models import Activity, Desk, Relationship
 from tests.factories import ActivityFactory, DeskFactory, RelationshipFactory, UserFactory
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the long tests that use no test database (marked `slow`: the restore drill, the
+    embedded PostgreSQL) first. pytest-django (its hook runs before this one) puts tests
+    without a database after all others; under pytest-xdist (`make test`) one of these left
+    for the end keeps one process busy after the others have finished. They read and write
+    nothing of the test database, so they need no place among its tests."""
+
+    def first(item: pytest.Item) -> bool:
+        fixtures = set(getattr(item, "fixturenames", ()))
+        uses_database = item.get_closest_marker("django_db") is not None or bool(
+            fixtures & {"db", "transactional_db", "live_server"}
+        )
+        return item.get_closest_marker("slow") is not None and not uses_database
+
+    items.sort(key=lambda item: not first(item))
+
+
 @dataclass
 class World:
     """Two desks with one relationship each, users of every role, and activities
