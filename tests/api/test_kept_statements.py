@@ -14,11 +14,13 @@ from typing import Any
 
 import pytest
 from django.http import QueryDict
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from rest_framework.test import APIClient
 
 from cooperation.api import base, json_rows, pagination
 from cooperation.api.views import ActivityViewSet
-from cooperation.choices import Classification
+from cooperation.choices import ActivityKind, ActivityLevel, ActivityStatus, Classification
 from cooperation.filtersets import ActivityFilterSet
 from cooperation.models import Activity
 from tests.api.conftest import client_for
@@ -241,3 +243,58 @@ def test_a_desk_officer_with_no_desk_sees_nothing_from_kept_statements(world: Wo
     assert titles(client_for(world.officer_b)) != []
     assert titles(client_for(lonely)) == []
     assert titles(client_for(lonely)) == []
+
+
+def _some(values: list[str]) -> st.SearchStrategy[list[str]]:
+    return st.lists(st.sampled_from(values), min_size=1, max_size=2)
+
+
+# Few values each, so that a sequence often repeats a set of filters or comes close to one.
+FILTERS = st.fixed_dictionaries(
+    {},
+    optional={
+        "status": _some(list(ActivityStatus.values)[:3]),
+        "kind": _some(list(ActivityKind.values)[:2]),
+        "level": _some(list(ActivityLevel.values)[:2]),
+        "area": _some(["education", "demining"]),
+        "country": st.sampled_from(["BY", "CU"]),
+        "releasability": _some(["public", "internal", "restricted"]),
+        "start_date_after": st.sampled_from(["2016-01-01", "2020-01-01"]),
+        "start_date_before": st.sampled_from(["2016-01-01", "2020-01-01"]),
+        "participants_min": st.sampled_from(["0", "3"]),
+        "participants_max": st.sampled_from(["0", "3"]),
+        "ordering": st.sampled_from(["start_date", "-start_date", "updated_at", "-updated_at"]),
+        "page_size": st.sampled_from(["1", "2"]),
+    },
+)
+VIEWERS = ["officer_a", "officer_a_twin", "officer_b", "manager", "api_client", "admin"]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(asked=st.lists(st.tuples(st.sampled_from(VIEWERS), FILTERS), min_size=1, max_size=8))
+def test_any_sequence_of_viewers_and_filters_runs_only_verified_statements(
+    world: World, asked: list[tuple[str, dict[str, Any]]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Statements kept across viewers and filter sets, in any order: each one found is
+    compiled afresh too (the suite's check) and must be identical. Each request is asked
+    twice, and a next page too, so that kept statements are found, the cursor's included.
+    `officer_a_twin` differs from officer A only by desk (B instead of A)."""
+    users = {**world.users(), "officer_a_twin": UserFactory(clearance=Classification.INTERNAL, desks=[world.desk_b])}
+    clients = {role: client_for(user) for role, user in users.items()}
+    found = []
+    real_get = pagination.KeptStatements.get
+
+    def get(self: pagination.KeptStatements, key: Any) -> json_rows.PageStatement | None:
+        statement = real_get(self, key)
+        found.append(statement is not None)
+        return statement
+
+    monkeypatch.setattr(pagination.KeptStatements, "get", get)
+    pagination.STATEMENTS.clear()
+    for role, filters in asked:
+        first = clients[role].get(LIST, filters)
+        assert clients[role].get(LIST, filters).content == first.content
+        body = json.loads(first.content)
+        if body["next"]:
+            assert clients[role].get(body["next"]).status_code == 200
+    assert sum(found) >= len(asked)  # every repeat found its statement (and had it checked)
