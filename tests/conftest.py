@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from django.core.handlers.wsgi import LimitedStream
 from django.utils import timezone
 
 from accounts.models import User
@@ -128,6 +129,21 @@ def _kept_statements_verified(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]
     pagination.STATEMENTS.clear()
     yield
     pagination.STATEMENTS.clear()
+
+
+@pytest.fixture
+def bytes_read(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """How much of each request body the app read."""
+    read: list[int] = []
+    original = LimitedStream.read
+
+    def counted(stream: LimitedStream, *args: Any) -> bytes:
+        data = original(stream, *args)
+        read.append(len(data))
+        return data
+
+    monkeypatch.setattr(LimitedStream, "read", counted)
+    return read
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.core.handlers.wsgi import LimitedStream
 from django.test import Client
 from rest_framework.test import APIClient
 
@@ -28,21 +27,6 @@ API_LIST = "/api/v1/activities/"
 def limit(settings: Any) -> int:
     settings.IMPORT_MAX_BYTES = MB
     return MB
-
-
-@pytest.fixture
-def bytes_read(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """How much of each request body the app read."""
-    read: list[int] = []
-    original = LimitedStream.read
-
-    def counted(stream: LimitedStream, *args: Any) -> bytes:
-        data = original(stream, *args)
-        read.append(len(data))
-        return data
-
-    monkeypatch.setattr(LimitedStream, "read", counted)
-    return read
 
 
 def officer(world: World) -> Client:

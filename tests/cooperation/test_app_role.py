@@ -45,7 +45,15 @@ from cooperation.models import (
     WeightSet,
 )
 from tests.api.conftest import activity_body
-from tests.factories import AttacheFactory, DeskFactory, PostFactory, RelationshipFactory, UserFactory, area
+from tests.factories import (
+    AttacheFactory,
+    DeskFactory,
+    PostFactory,
+    RelationshipFactory,
+    UserFactory,
+    area,
+    course_values,
+)
 from tests.factories import import_row as row
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -203,14 +211,7 @@ def test_a_temporary_table_cannot_stand_in_for_an_audit_table(migrated_data: Non
         with connection.cursor() as cursor:
             for table in ("cooperation_activityevent", "pghistory_context"):
                 cursor.execute(f"CREATE TEMP TABLE {table} (LIKE public.{table} INCLUDING ALL)")
-        activity = services.activity_create(
-            actor=None,
-            relationship=relationship,
-            area=area(),
-            title="Shadowed",
-            kind="course",
-            start_date=datetime.date(2019, 4, 1),
-        )
+        activity = services.activity_create(actor=None, **course_values(relationship=relationship, title="Shadowed"))
         with connection.cursor() as cursor:
             for table in ("cooperation_activityevent", "pghistory_context"):
                 cursor.execute(f"SELECT count(*) FROM pg_temp.{table}")  # noqa: S608 - constant names
@@ -415,12 +416,7 @@ def test_migrate_grants_the_app_role_named_in_the_settings(migrated_data: None, 
                     assert cursor.fetchall() == [("changed",)]
                     cursor.execute("DELETE FROM app_role_later")
                 activity = services.activity_create(
-                    actor=None,
-                    relationship=relationship,
-                    area=area(),
-                    title="After the release",
-                    kind="course",
-                    start_date=datetime.date(2019, 4, 1),
+                    actor=None, **course_values(relationship=relationship, title="After the release")
                 )
                 assert Activity.pgh_event_model.objects.filter(pgh_obj_id=activity.pk).count() == 1  # type: ignore[attr-defined]
                 for statement in (

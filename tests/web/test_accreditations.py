@@ -15,6 +15,7 @@ from cooperation.models import Accreditation
 from cooperation.selectors import history_for
 from tests.conftest import World
 from tests.factories import AccreditationFactory, AttacheFactory, DeskFactory, PostFactory, UserFactory
+from tests.web.test_activities import key_of
 
 pytestmark = pytest.mark.django_db
 
@@ -375,7 +376,7 @@ def test_a_request_sent_again_names_the_accreditation_it_created_with_the_list_a
     """The 409 of the one-time key links to the record the first save created, passing the list on."""
     client = signed_in(world.officer_a)
     request_url = reverse("workspace:accreditation_create")
-    key = client.get(request_url).content.decode().split('name="idempotency_key" value="')[1].split('"')[0]
+    key = key_of(client.get(request_url).content)
     attache = AttacheFactory(name="New Attaché", sending_country="US")
     data = {"attache": attache.pk, "post": kyiv.pk, "host_country": "BY", "requested_on": "2020-01-10",
             "releasability": 10, "notes": "", "back": LEFT, "idempotency_key": key}  # fmt: skip

@@ -466,6 +466,16 @@ LEFT_HTML = LEFT.replace("&", "&amp;")
 BACK = "back=q%3Dseminar%26area%3Ddemining%26area%3Deducation%26status%3Dconducted%26end_date_after%3D%26sort%3Dtitle%26per_page%3D50%26page%3D1"  # noqa: E501
 
 
+ONE_TIME_KEY = re.compile(r'name="idempotency_key" value="([0-9a-f-]{36})"')
+
+
+def key_of(content: bytes) -> str:
+    """The one-time key a create form carries."""
+    found = ONE_TIME_KEY.findall(content.decode())
+    assert len(found) == 1, "the form carries exactly one key"
+    return found[0]
+
+
 def breadcrumb(content: str) -> str:
     return content.split('<nav aria-label="breadcrumb">')[1].split("</nav>")[0]
 
@@ -601,7 +611,7 @@ def test_a_crafted_back_only_ever_leads_to_the_list(world: World, seminar: Activ
 def test_a_form_sent_again_names_the_activity_it_created_with_the_list_as_left(world: World) -> None:
     """The 409 of the one-time key links to the record the first save created, passing the list on."""
     client = signed_in(world.officer_a)
-    key = client.get(f"{CREATE}?{BACK}").content.decode().split('name="idempotency_key" value="')[1].split('"')[0]
+    key = key_of(client.get(f"{CREATE}?{BACK}").content)
     data = form_data(world, idempotency_key=key, back=LEFT)
     client.post(CREATE, data)
     created = Activity.objects.get(title="English course for cadets")

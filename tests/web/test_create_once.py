@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from types import SimpleNamespace
 from typing import Any
@@ -19,24 +18,17 @@ from cooperation.models import Accreditation, Activity
 from tests.concurrency import at_once
 from tests.conftest import World
 from tests.factories import AttacheFactory, DeskFactory, PostFactory, RelationshipFactory, UserFactory
-from tests.web.test_activities import form_data
+from tests.web.test_activities import form_data, key_of
 
 CREATE = reverse("workspace:activity_create")
 REQUEST = reverse("workspace:accreditation_create")
 ActivityEvent = Activity.pgh_event_model  # type: ignore[attr-defined]
-KEY = re.compile(r'name="idempotency_key" value="([0-9a-f-]{36})"')
 
 
 def signed_in(user: Any) -> Client:
     client = Client()
     client.force_login(user)
     return client
-
-
-def key_of(content: bytes) -> str:
-    found = KEY.findall(content.decode())
-    assert len(found) == 1, "the form carries exactly one key"
-    return found[0]
 
 
 def detail(activity: Activity) -> str:

@@ -9,7 +9,6 @@ from typing import Any
 import openpyxl
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.core.handlers.wsgi import LimitedStream
 from django.test import Client
 from django.urls import reverse
 
@@ -19,7 +18,7 @@ from cooperation.bulk import IMPORT_COLUMNS
 from cooperation.models import Activity
 from tests.conftest import World
 from tests.factories import ActivityFactory
-from tests.web.test_activities import BACK, LEFT, LEFT_HTML
+from tests.web.test_activities import BACK, LEFT, LEFT_HTML, breadcrumb
 
 pytestmark = pytest.mark.django_db
 
@@ -196,10 +195,6 @@ def test_xlsx_upload_works_like_csv(world: World) -> None:
 LIST = reverse("workspace:activity_list")
 
 
-def breadcrumb(content: str) -> str:
-    return content.split('<nav aria-label="breadcrumb">')[1].split("</nav>")[0]
-
-
 def test_an_import_started_from_the_list_leads_back_to_it_as_left(world: World) -> None:
     """Import button → upload → dry run → commit: each step passes the list on, and the
     commit lands on the list as the user left it."""
@@ -298,23 +293,14 @@ def test_a_file_one_byte_over_the_limit_is_refused_beside_the_field(world: World
 
 
 def test_a_body_too_large_for_any_file_is_refused_unread_on_the_form(
-    world: World, limit: int, settings: Any, monkeypatch: pytest.MonkeyPatch
+    world: World, limit: int, settings: Any, bytes_read: list[int]
 ) -> None:
     """Refused by its Content-Length before a byte is read: the page, the error beside the
     field, the way back to the list (in the form's URL), nothing written."""
-    read: list[int] = []
-    original = LimitedStream.read
-
-    def counted(stream: LimitedStream, *args: Any) -> bytes:
-        data = original(stream, *args)
-        read.append(len(data))
-        return data
-
-    monkeypatch.setattr(LimitedStream, "read", counted)
     size = limit + MULTIPART_ALLOWANCE + 1
     response = signed_in(world.officer_a).post(f"{IMPORT}?{BACK}", {"file": SimpleUploadedFile("a.csv", b"x" * size)})
     content = response.content.decode()
-    assert response.status_code == 413 and sum(read) == 0
+    assert response.status_code == 413 and sum(bytes_read) == 0
     assert 'id="id_file_errors">The file is 1.1 MB; at most 1 MB can be imported at once.</div>' in content
     assert f'<a href="{LIST}?{LEFT_HTML}">Activities</a>' in breadcrumb(content)
     assert f'action="{IMPORT}?{BACK}" novalidate id="import-form"' in content
