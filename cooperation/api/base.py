@@ -311,31 +311,20 @@ class ApiViewSet(ApiPolicies, viewsets.GenericViewSet):
         return self.get_paginated_response(serializer.data)
 
     def json_list(self, request: Request) -> RenderedJsonResponse:
-        """A page whose rows PostgreSQL writes (json_rows). Its statement is kept for reuse
-        when the view and its FilterSet tell all it is made of (`statement_terms`): the
-        FilterSet is then validated first, and the queryset built only when needed."""
+        """A page whose rows PostgreSQL writes (json_rows). The FilterSet is validated first;
+        the queryset is built only when no statement made of the same terms is kept
+        (`statement_terms`). Views with `json_fields` filter through `FilterBackend` alone."""
         paginator: Any = self.paginator
-        model = self.get_queryset_model()
-        terms = None
+        model: type[models.Model] = self.get_serializer_class().Meta.model  # type: ignore[attr-defined]
+        filterset = FilterBackend().valid_filterset(request, model._default_manager.none(), self)
 
         def build() -> Any:
-            return self.filter_queryset(self.get_queryset())
+            queryset = self.get_queryset()
+            return queryset if filterset is None else filterset.filter_queryset(queryset)
 
-        if self.filter_backends == [FilterBackend]:
-            filterset = FilterBackend().valid_filterset(request, model._default_manager.none(), self)
-            terms = self.statement_terms(filterset)
-
-            def build() -> Any:
-                queryset = self.get_queryset()
-                return queryset if filterset is None else filterset.filter_queryset(queryset)
-
+        terms = self.statement_terms(filterset)
         rows = paginator.paginate_json(build, model, request, self, self.json_fields, terms)
         return RenderedJsonResponse(json_rows.page(paginator.previous, paginator.next, rows))
-
-    def get_queryset_model(self) -> type[models.Model]:
-        """The model the list's rows are (json_fields views have a ModelSerializer)."""
-        model: type[models.Model] = self.get_serializer_class().Meta.model  # type: ignore[attr-defined]
-        return model
 
     def statement_terms(self, filterset: Any) -> Hashable | None:
         """All that the list's filtered queryset is made of, as hashable values: the view, the

@@ -98,7 +98,7 @@ class CursorParameter(Parameter):
 
     __slots__ = ("slot",)
 
-    def __init__(self, value: Any, slot: int | None) -> None:
+    def __init__(self, value: Any, slot: int) -> None:
         super().__init__(value)
         self.slot = slot
 
@@ -108,7 +108,7 @@ class CursorValue(models.Value):
     the prepared page statement, whose text holds the filters' values
     (attache/prepared_statements.py `write_values`)."""
 
-    def __init__(self, value: Any, output_field: Any = None, *, slot: int | None = None) -> None:
+    def __init__(self, value: Any, output_field: Any = None, *, slot: int) -> None:
         super().__init__(value, output_field=output_field)
         self.slot = slot
 
@@ -314,7 +314,7 @@ class KeysetPagination(BasePagination):
             if statement is not None:
                 _same_statement(statement, fresh, self._cursor_values(statement, place, model))
             statement = fresh
-            if key is not None and all(isinstance(p, CursorParameter) and p.slot is not None for p in fresh.parameters):
+            if key is not None and all(isinstance(p, CursorParameter) for p in fresh.parameters):
                 STATEMENTS.put(key, fresh)
             values = [parameter.value for parameter in fresh.parameters]
         else:
@@ -329,7 +329,7 @@ class KeysetPagination(BasePagination):
         query's `CursorValue`s would give them."""
         values = []
         for parameter in statement.parameters:
-            assert isinstance(parameter, CursorParameter) and parameter.slot is not None and place.position
+            assert isinstance(parameter, CursorParameter) and place.position
             value = CursorValue(
                 place.position[parameter.slot],
                 output_field=_field_at(model, place.ordering.paths[parameter.slot]),
